@@ -1,0 +1,484 @@
+//! The stage contract: what a stage kind declares (name, version, typed parameters, input
+//! slots, external files) and what it is handed when it runs (a [`StageContext`]).
+//!
+//! A stage is a pure function of (kind, version, parameters, input contents, seed, device
+//! class): everything that changes its outputs must be in one of those, because that is what
+//! the cache key covers. A stage writes its outputs into the fresh directory it is given and
+//! nowhere else; it never spawns threads of its own beyond the intra-op threads it is granted,
+//! and it reports progress through the context instead of printing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// How many upstream stages an input slot takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    /// Exactly one upstream stage.
+    One,
+    /// Zero or one upstream stage.
+    Optional,
+    /// One or more upstream stages (a list, or a whole matrix group).
+    Many,
+}
+
+/// One named input of a stage kind.
+#[derive(Clone, Copy, Debug)]
+pub struct InputSlot {
+    /// The key under `inputs:` in the pipeline file.
+    pub name: &'static str,
+    /// How many upstream stages it takes.
+    pub arity: Arity,
+    /// What the slot expects, for `--help` output and error messages.
+    pub doc: &'static str,
+}
+
+impl InputSlot {
+    /// A slot that takes exactly one upstream stage.
+    pub const fn one(name: &'static str, doc: &'static str) -> Self {
+        Self { name, arity: Arity::One, doc }
+    }
+    /// A slot that takes zero or one upstream stage.
+    pub const fn optional(name: &'static str, doc: &'static str) -> Self {
+        Self { name, arity: Arity::Optional, doc }
+    }
+    /// A slot that takes one or more upstream stages.
+    pub const fn many(name: &'static str, doc: &'static str) -> Self {
+        Self { name, arity: Arity::Many, doc }
+    }
+}
+
+/// The device class a stage runs on. Part of the cache key: CPU and CUDA results differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The host CPU.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through CUDA (the first visible one).
+    Cuda,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        })
+    }
+}
+
+/// The committed outputs of one upstream stage, as a stage sees them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UpstreamOutput {
+    /// The upstream stage's full name (`train[width=4]`).
+    pub stage: String,
+    /// The matrix values that produced the upstream stage, by axis (empty outside a matrix).
+    pub matrix: BTreeMap<String, String>,
+    /// A read-only directory holding the upstream stage's output files.
+    pub dir: PathBuf,
+}
+
+impl UpstreamOutput {
+    /// A short label for plots and tables: the matrix values if any, else the stage name.
+    pub fn label(&self) -> String {
+        if self.matrix.is_empty() {
+            self.stage.clone()
+        } else {
+            let parts: Vec<String> = self.matrix.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.join(",")
+        }
+    }
+
+    /// The path of one output file of the upstream stage.
+    pub fn file(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+}
+
+/// The inputs of a stage, by slot name, in the order the pipeline file lists them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct StageInputs {
+    /// Slot name to the upstream outputs bound to it.
+    pub slots: BTreeMap<String, Vec<UpstreamOutput>>,
+}
+
+impl StageInputs {
+    /// The single upstream output bound to `slot`.
+    pub fn one(&self, slot: &str) -> Result<&UpstreamOutput, StageError> {
+        match self.slots.get(slot).map(Vec::as_slice) {
+            Some([only]) => Ok(only),
+            Some(many) if !many.is_empty() => Err(StageError::bug(format!(
+                "input `{slot}` has {} stages bound where one was declared",
+                many.len()
+            ))),
+            _ => Err(StageError::bug(format!("input `{slot}` is not bound"))),
+        }
+    }
+
+    /// The upstream output bound to an optional `slot`, if any.
+    pub fn optional(&self, slot: &str) -> Option<&UpstreamOutput> {
+        self.slots.get(slot).and_then(|v| v.first())
+    }
+
+    /// Every upstream output bound to `slot` (empty if none).
+    pub fn many(&self, slot: &str) -> &[UpstreamOutput] {
+        self.slots.get(slot).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// What a running stage reports; the engine forwards it to progress bars and run records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StageEvent {
+    /// Units of work done so far out of a total (epochs, perturbations, points...).
+    Progress {
+        /// Units finished.
+        done: u64,
+        /// Units in all.
+        total: u64,
+        /// What a unit is (`epoch`, `point`).
+        unit: String,
+        /// Latest figures worth showing next to the bar (`loss=0.031`), may be empty.
+        message: String,
+    },
+    /// A one-line note that belongs in the run log (`resumed from epoch 40`).
+    Note {
+        /// The note.
+        message: String,
+    },
+}
+
+/// Receives the events of running stages.
+pub trait EventSink: Send + Sync {
+    /// Called from the stage's thread each time it reports.
+    fn emit(&self, stage: &str, event: StageEvent);
+}
+
+/// An [`EventSink`] that drops everything.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn emit(&self, _stage: &str, _event: StageEvent) {}
+}
+
+/// What a stage is given when it runs.
+pub struct StageContext<'a> {
+    /// The stage's full name in the pipeline (`train[width=4]`).
+    pub stage: &'a str,
+    /// The pipeline's name.
+    pub pipeline: &'a str,
+    /// The upstream outputs bound to each input slot.
+    pub inputs: &'a StageInputs,
+    /// A fresh, empty, private directory for the stage's outputs.
+    pub out_dir: &'a Path,
+    /// A directory that survives an interrupted run of the same stage key (resume state);
+    /// removed once the outputs are committed.
+    pub resume_dir: &'a Path,
+    /// The directory relative paths in parameters are resolved against.
+    pub workspace: &'a Path,
+    /// The stage's seed.
+    pub seed: u64,
+    /// Intra-op threads granted to this stage.
+    pub threads: usize,
+    /// The device class the stage runs on.
+    pub device: Device,
+    /// Where to send progress.
+    pub events: &'a dyn EventSink,
+    /// Set when the run is being stopped; long stages check it between units of work.
+    pub cancel: &'a AtomicBool,
+}
+
+impl StageContext<'_> {
+    /// Reports progress: `done` of `total` units, with a short message.
+    pub fn progress(&self, done: u64, total: u64, unit: &str, message: impl Into<String>) {
+        let event = StageEvent::Progress {
+            done,
+            total,
+            unit: unit.to_owned(),
+            message: message.into(),
+        };
+        self.events.emit(self.stage, event);
+    }
+
+    /// Reports a one-line note for the run log.
+    pub fn note(&self, message: impl Into<String>) {
+        let event = StageEvent::Note { message: message.into() };
+        self.events.emit(self.stage, event);
+    }
+
+    /// Fails with [`ErrorClass::Cancelled`] once the run is being stopped.
+    pub fn check_cancelled(&self) -> Result<(), StageError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(StageError::new(ErrorClass::Cancelled, "stopped before it finished"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Resolves a path from the parameters against the workspace.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.workspace.join(path)
+    }
+}
+
+/// Who is to blame for a failure; decides the wording and the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Bad input from the user: a malformed data file, an impossible parameter combination.
+    Input,
+    /// A problem of the machine: a missing file, no GPU, a full disk.
+    Environment,
+    /// The computation itself failed (a loss became NaN, say).
+    Numerical,
+    /// The run was stopped.
+    Cancelled,
+    /// A bug in `pipeline`.
+    Bug,
+}
+
+/// Why a stage failed: a class, a one-line summary, and the chain of causes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StageError {
+    /// Who is to blame.
+    pub class: ErrorClass,
+    /// A lowercase one-line summary.
+    pub message: String,
+    /// Causes, outermost first.
+    pub causes: Vec<String>,
+}
+
+impl StageError {
+    /// An error of the given class.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self { class, message: message.into(), causes: Vec::new() }
+    }
+    /// Bad input from the user.
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Input, message)
+    }
+    /// A problem of the machine.
+    pub fn environment(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Environment, message)
+    }
+    /// A numerical failure.
+    pub fn numerical(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Numerical, message)
+    }
+    /// A bug in `pipeline`.
+    pub fn bug(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Bug, message)
+    }
+    /// Adds the chain of an underlying error as causes.
+    pub fn caused_by(mut self, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = next {
+            self.causes.push(e.to_string());
+            next = e.source();
+        }
+        self
+    }
+    /// Wraps an I/O error on `path` as an environment problem.
+    pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Self {
+        Self::environment(format!("cannot {action} {}", path.display())).caused_by(err)
+    }
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        for cause in &self.causes {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StageError {}
+
+/// A problem with a parameter value found after it was parsed (a range, a combination).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamIssue {
+    /// The key path inside `params`, e.g. `["optimizer", "lr"]`; empty for the whole block.
+    pub path: Vec<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ParamIssue {
+    /// An issue at a key path given as dotted text (`optimizer.lr`).
+    pub fn at(path: &str, message: impl Into<String>) -> Self {
+        let path = path.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        Self { path, message: message.into() }
+    }
+}
+
+/// A stage kind with a typed parameter struct. Implement this; the engine wraps it with
+/// [`typed`] into the object-safe [`StageKind`] it schedules.
+pub trait TypedStage: Send + Sync + 'static {
+    /// The parameters, deserialized from the stage's `params:` block. Reject unknown keys
+    /// (`#[serde(deny_unknown_fields)]`) and give every optional key a default, so that the
+    /// canonical form (what the cache key covers) has every value filled in.
+    type Params: Serialize + DeserializeOwned;
+
+    /// The `kind:` name in pipeline files.
+    const NAME: &'static str;
+    /// Bump when the outputs for the same parameters and inputs change.
+    const VERSION: u32;
+    /// One line for `pipeline kinds` and error messages.
+    const SUMMARY: &'static str;
+
+    /// The input slots.
+    fn inputs(&self) -> &'static [InputSlot] {
+        &[]
+    }
+
+    /// Checks of values and combinations that serde cannot express.
+    fn check(&self, _params: &Self::Params) -> Result<(), ParamIssue> {
+        Ok(())
+    }
+
+    /// Files outside the store that the stage reads (data sets); their contents join its key.
+    fn external_files(&self, _params: &Self::Params, _workspace: &Path) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Whether the stage is cheap and touches no libtorch state, so that it can run inside the
+    /// engine's process instead of a child process of its own.
+    fn in_process(&self) -> bool {
+        false
+    }
+
+    /// Runs the stage: reads `ctx.inputs`, writes into `ctx.out_dir`.
+    fn run(&self, params: Self::Params, ctx: &StageContext<'_>) -> Result<(), StageError>;
+}
+
+/// The object-safe form of a stage kind that the engine schedules.
+pub trait StageKind: Send + Sync {
+    /// The `kind:` name.
+    fn name(&self) -> &'static str;
+    /// The version, part of the cache key.
+    fn version(&self) -> u32;
+    /// One line describing the kind.
+    fn summary(&self) -> &'static str;
+    /// The input slots.
+    fn inputs(&self) -> &'static [InputSlot];
+    /// Deserializes parameters from JSON (no positions), fills defaults, runs the checks, and
+    /// returns the canonical form. The engine calls this with parameters it has already
+    /// located in YAML; see [`crate::spec`] for the located path.
+    fn canonicalize(&self, params: serde_json::Value) -> Result<serde_json::Value, ParamIssue>;
+    /// Deserializes from a located YAML node, so errors can point at the offending line.
+    fn canonicalize_yaml(
+        &self,
+        params: &crate::spec::yaml::Node,
+    ) -> Result<serde_json::Value, crate::spec::yaml::DeError>;
+    /// External files the stage reads, given canonical parameters.
+    fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf>;
+    /// Whether the stage may run in the engine's own process.
+    fn in_process(&self) -> bool;
+    /// Runs the stage with canonical parameters.
+    fn run(&self, params: &serde_json::Value, ctx: &StageContext<'_>) -> Result<(), StageError>;
+}
+
+struct Typed<T>(T);
+
+/// Wraps a [`TypedStage`] into a boxed [`StageKind`].
+pub fn typed<T: TypedStage>(kind: T) -> Box<dyn StageKind> {
+    Box::new(Typed(kind))
+}
+
+impl<T: TypedStage> Typed<T> {
+    fn finish(&self, params: T::Params) -> Result<serde_json::Value, ParamIssue> {
+        self.0.check(&params)?;
+        serde_json::to_value(&params).map_err(|e| ParamIssue {
+            path: Vec::new(),
+            message: format!("parameters cannot be encoded: {e}"),
+        })
+    }
+
+    fn decode(params: &serde_json::Value) -> Result<T::Params, StageError> {
+        T::Params::deserialize(params).map_err(|e| {
+            StageError::bug(format!("canonical parameters of `{}` do not decode", T::NAME))
+                .caused_by(&e)
+        })
+    }
+}
+
+impl<T: TypedStage> StageKind for Typed<T> {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+    fn version(&self) -> u32 {
+        T::VERSION
+    }
+    fn summary(&self) -> &'static str {
+        T::SUMMARY
+    }
+    fn inputs(&self) -> &'static [InputSlot] {
+        self.0.inputs()
+    }
+    fn canonicalize(&self, params: serde_json::Value) -> Result<serde_json::Value, ParamIssue> {
+        let parsed = T::Params::deserialize(params)
+            .map_err(|e| ParamIssue { path: Vec::new(), message: e.to_string() })?;
+        self.finish(parsed)
+    }
+    fn canonicalize_yaml(
+        &self,
+        params: &crate::spec::yaml::Node,
+    ) -> Result<serde_json::Value, crate::spec::yaml::DeError> {
+        let parsed: T::Params = crate::spec::yaml::from_node(params)?;
+        self.finish(parsed).map_err(|issue| crate::spec::yaml::DeError::from_issue(params, issue))
+    }
+    fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf> {
+        match Self::decode(params) {
+            Ok(p) => self.0.external_files(&p, workspace),
+            Err(_) => Vec::new(),
+        }
+    }
+    fn in_process(&self) -> bool {
+        self.0.in_process()
+    }
+    fn run(&self, params: &serde_json::Value, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        let params = Self::decode(params)?;
+        self.0.run(params, ctx)
+    }
+}
+
+/// The stage kinds a binary knows, by name.
+#[derive(Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn StageKind>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind; a later kind of the same name replaces an earlier one.
+    pub fn register(&mut self, kind: Box<dyn StageKind>) -> &mut Self {
+        self.kinds.insert(kind.name(), kind);
+        self
+    }
+
+    /// The kind called `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn StageKind> {
+        self.kinds.get(name).map(|k| k.as_ref())
+    }
+
+    /// Every kind's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+
+    /// Every kind, sorted by name.
+    pub fn kinds(&self) -> impl Iterator<Item = &dyn StageKind> + '_ {
+        self.kinds.values().map(|k| k.as_ref())
+    }
+}
