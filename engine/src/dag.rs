@@ -34,7 +34,11 @@ impl StageGraph {
         }
         let n = self.graph.node_count();
         let mut indegree: Vec<usize> = (0..n)
-            .map(|i| self.graph.neighbors_directed(NodeIndex::new(i), petgraph::Incoming).count())
+            .map(|i| {
+                self.graph
+                    .neighbors_directed(NodeIndex::new(i), petgraph::Incoming)
+                    .count()
+            })
             .collect();
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();

@@ -40,15 +40,27 @@ pub struct InputSlot {
 impl InputSlot {
     /// A slot that takes exactly one upstream stage.
     pub const fn one(name: &'static str, doc: &'static str) -> Self {
-        Self { name, arity: Arity::One, doc }
+        Self {
+            name,
+            arity: Arity::One,
+            doc,
+        }
     }
     /// A slot that takes zero or one upstream stage.
     pub const fn optional(name: &'static str, doc: &'static str) -> Self {
-        Self { name, arity: Arity::Optional, doc }
+        Self {
+            name,
+            arity: Arity::Optional,
+            doc,
+        }
     }
     /// A slot that takes one or more upstream stages.
     pub const fn many(name: &'static str, doc: &'static str) -> Self {
-        Self { name, arity: Arity::Many, doc }
+        Self {
+            name,
+            arity: Arity::Many,
+            doc,
+        }
     }
 }
 
@@ -89,7 +101,11 @@ impl UpstreamOutput {
         if self.matrix.is_empty() {
             self.stage.clone()
         } else {
-            let parts: Vec<String> = self.matrix.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let parts: Vec<String> = self
+                .matrix
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             parts.join(",")
         }
     }
@@ -207,14 +223,19 @@ impl StageContext<'_> {
 
     /// Reports a one-line note for the run log.
     pub fn note(&self, message: impl Into<String>) {
-        let event = StageEvent::Note { message: message.into() };
+        let event = StageEvent::Note {
+            message: message.into(),
+        };
         self.events.emit(self.stage, event);
     }
 
     /// Fails with [`ErrorClass::Cancelled`] once the run is being stopped.
     pub fn check_cancelled(&self) -> Result<(), StageError> {
         if self.cancel.load(Ordering::Relaxed) {
-            Err(StageError::new(ErrorClass::Cancelled, "stopped before it finished"))
+            Err(StageError::new(
+                ErrorClass::Cancelled,
+                "stopped before it finished",
+            ))
         } else {
             Ok(())
         }
@@ -256,7 +277,11 @@ pub struct StageError {
 impl StageError {
     /// An error of the given class.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        Self { class, message: message.into(), causes: Vec::new() }
+        Self {
+            class,
+            message: message.into(),
+            causes: Vec::new(),
+        }
     }
     /// Bad input from the user.
     pub fn input(message: impl Into<String>) -> Self {
@@ -313,8 +338,15 @@ pub struct ParamIssue {
 impl ParamIssue {
     /// An issue at a key path given as dotted text (`optimizer.lr`).
     pub fn at(path: &str, message: impl Into<String>) -> Self {
-        let path = path.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        Self { path, message: message.into() }
+        let path = path
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Self {
+            path,
+            message: message.into(),
+        }
     }
 }
 
@@ -403,8 +435,11 @@ impl<T: TypedStage> Typed<T> {
 
     fn decode(params: &serde_json::Value) -> Result<T::Params, StageError> {
         T::Params::deserialize(params).map_err(|e| {
-            StageError::bug(format!("canonical parameters of `{}` do not decode", T::NAME))
-                .caused_by(&e)
+            StageError::bug(format!(
+                "canonical parameters of `{}` do not decode",
+                T::NAME
+            ))
+            .caused_by(&e)
         })
     }
 }
@@ -423,8 +458,10 @@ impl<T: TypedStage> StageKind for Typed<T> {
         self.0.inputs()
     }
     fn canonicalize(&self, params: serde_json::Value) -> Result<serde_json::Value, ParamIssue> {
-        let parsed = T::Params::deserialize(params)
-            .map_err(|e| ParamIssue { path: Vec::new(), message: e.to_string() })?;
+        let parsed = T::Params::deserialize(params).map_err(|e| ParamIssue {
+            path: Vec::new(),
+            message: e.to_string(),
+        })?;
         self.finish(parsed)
     }
     fn canonicalize_yaml(
@@ -432,7 +469,8 @@ impl<T: TypedStage> StageKind for Typed<T> {
         params: &crate::spec::yaml::Node,
     ) -> Result<serde_json::Value, crate::spec::yaml::DeError> {
         let parsed: T::Params = crate::spec::yaml::from_node(params)?;
-        self.finish(parsed).map_err(|issue| crate::spec::yaml::DeError::from_issue(params, issue))
+        self.finish(parsed)
+            .map_err(|issue| crate::spec::yaml::DeError::from_issue(params, issue))
     }
     fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf> {
         match Self::decode(params) {

@@ -30,6 +30,9 @@ mod tests {
 
     #[test]
     fn prefers_the_closest_candidate() {
-        assert_eq!(nearest("train_dep", ["train_deep", "train_shallow"]), Some("train_deep"));
+        assert_eq!(
+            nearest("train_dep", ["train_deep", "train_shallow"]),
+            Some("train_deep")
+        );
     }
 }

@@ -22,7 +22,11 @@ pub struct SpecError {
 
 impl SpecError {
     /// An error at a node.
-    pub fn new(message: impl Into<String>, span: Option<&Span>, key_path: impl Into<String>) -> Self {
+    pub fn new(
+        message: impl Into<String>,
+        span: Option<&Span>,
+        key_path: impl Into<String>,
+    ) -> Self {
         Self {
             message: message.into(),
             span: span.cloned(),
@@ -72,7 +76,19 @@ impl SpecError {
 
     /// Converts a syntax error.
     pub fn from_syntax(err: SyntaxError) -> Self {
-        Self::new(err.message, Some(&err.span), "")
+        let line = err
+            .span
+            .source
+            .text
+            .lines()
+            .nth(err.span.start.line.saturating_sub(1));
+        let unquoted_reference = line.is_some_and(|l| l.contains("${") && l.contains(['{', '[']));
+        let e = Self::new(err.message, Some(&err.span), "");
+        if unquoted_reference {
+            e.note("inside `{...}` or `[...]`, quote a reference: '${name}'")
+        } else {
+            e
+        }
     }
 
     /// The error as text with the offending source line underlined.
@@ -110,7 +126,11 @@ fn render_snippet(span: &Span) -> String {
         line_chars.max(start + 1)
     };
     let width = end.saturating_sub(start).max(1);
-    let lead: String = line.chars().take(start).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let lead: String = line
+        .chars()
+        .take(start)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     format!(
         "{pad}--> {span}\n{pad} |\n{line_no} | {line}\n{pad} | {lead}{}\n",
         "^".repeat(width)
@@ -142,7 +162,11 @@ pub struct SpecErrors(pub Vec<SpecError>);
 impl SpecErrors {
     /// All errors rendered with snippets, separated by blank lines.
     pub fn render(&self) -> String {
-        self.0.iter().map(SpecError::render).collect::<Vec<_>>().join("\n")
+        self.0
+            .iter()
+            .map(SpecError::render)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -156,8 +180,12 @@ impl fmt::Display for SpecErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.as_slice() {
             [one] => write!(f, "{one}"),
-            many => write!(f, "{} problems in the pipeline file; the first: {}", many.len(),
-                many.first().map(ToString::to_string).unwrap_or_default()),
+            many => write!(
+                f,
+                "{} problems in the pipeline file; the first: {}",
+                many.len(),
+                many.first().map(ToString::to_string).unwrap_or_default()
+            ),
         }
     }
 }

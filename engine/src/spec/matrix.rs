@@ -37,13 +37,20 @@ pub fn axes(matrix: &Node, stage: &str) -> Result<Vec<Axis>, SpecError> {
     let path = format!("stages.{stage}.matrix");
     let Some(entries) = matrix.as_map() else {
         return Err(SpecError::new(
-            format!("`matrix` must map axis names to lists of values, found {}", matrix.describe()),
+            format!(
+                "`matrix` must map axis names to lists of values, found {}",
+                matrix.describe()
+            ),
             Some(&matrix.span),
             path,
         ));
     };
     if entries.is_empty() {
-        return Err(SpecError::new("`matrix` has no axes", Some(&matrix.span), path));
+        return Err(SpecError::new(
+            "`matrix` has no axes",
+            Some(&matrix.span),
+            path,
+        ));
     }
     entries.iter().map(|(k, v)| axis(k, v, &path)).collect()
 }
@@ -53,25 +60,38 @@ fn axis(key: &Node, values: &Node, path: &str) -> Result<Axis, SpecError> {
     let path = format!("{path}.{name}");
     check_name(&name, key, &path, "axis name")?;
     let values: Vec<AxisValue> = match &values.value {
-        Value::Seq(items) => items.iter().map(|n| scalar_value(n, &path)).collect::<Result<_, _>>()?,
+        Value::Seq(items) => items
+            .iter()
+            .map(|n| scalar_value(n, &path))
+            .collect::<Result<_, _>>()?,
         Value::Map(entries) => entries
             .iter()
             .map(|(k, v)| {
                 let label = k.as_str().unwrap_or_default().to_owned();
                 check_name(&label, k, &path, "label")?;
-                Ok(AxisValue { label, value: v.clone() })
+                Ok(AxisValue {
+                    label,
+                    value: v.clone(),
+                })
             })
             .collect::<Result<_, SpecError>>()?,
         _ => {
             return Err(SpecError::new(
-                format!("a matrix axis is a list of values or a mapping of labels to values, found {}", values.describe()),
+                format!(
+                    "a matrix axis is a list of values or a mapping of labels to values, found {}",
+                    values.describe()
+                ),
                 Some(&values.span),
                 path,
             ));
         }
     };
     if values.is_empty() {
-        return Err(SpecError::new(format!("matrix axis `{name}` has no values"), Some(&key.span), path));
+        return Err(SpecError::new(
+            format!("matrix axis `{name}` has no values"),
+            Some(&key.span),
+            path,
+        ));
     }
     for (i, v) in values.iter().enumerate() {
         if let Some(first) = values[..i].iter().find(|w| w.label == v.label) {
@@ -91,14 +111,19 @@ fn scalar_value(node: &Node, path: &str) -> Result<AxisValue, SpecError> {
         Value::Scalar(s) => match s.resolve() {
             Resolved::Int(i) => i.to_string(),
             Resolved::UInt(u) => u.to_string(),
-            Resolved::Float(f) => serde_json::Number::from_f64(f).map_or_else(|| s.text.clone(), |n| n.to_string()),
+            Resolved::Float(f) => {
+                serde_json::Number::from_f64(f).map_or_else(|| s.text.clone(), |n| n.to_string())
+            }
             Resolved::Bool(b) => b.to_string(),
             Resolved::Null => "null".to_owned(),
             Resolved::Str(t) => t.to_owned(),
         },
         _ => {
             return Err(SpecError::new(
-                format!("a matrix value in a list must be a scalar, found {}", node.describe()),
+                format!(
+                    "a matrix value in a list must be a scalar, found {}",
+                    node.describe()
+                ),
                 Some(&node.span),
                 path,
             )
@@ -106,14 +131,19 @@ fn scalar_value(node: &Node, path: &str) -> Result<AxisValue, SpecError> {
         }
     };
     check_name(&label, node, path, "value")?;
-    Ok(AxisValue { label, value: node.clone() })
+    Ok(AxisValue {
+        label,
+        value: node.clone(),
+    })
 }
 
 fn check_name(name: &str, node: &Node, path: &str, what: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -148,7 +178,10 @@ pub fn stage_name(base: &str, combo: &[(String, AxisValue)]) -> String {
     if combo.is_empty() {
         return base.to_owned();
     }
-    let parts: Vec<String> = combo.iter().map(|(a, v)| format!("{a}={}", v.label)).collect();
+    let parts: Vec<String> = combo
+        .iter()
+        .map(|(a, v)| format!("{a}={}", v.label))
+        .collect();
     format!("{base}[{}]", parts.join(","))
 }
 
@@ -171,7 +204,10 @@ impl Lookup for MatrixLookup<'_> {
         };
         if !self.has_matrix {
             return Err(SpecError::new(
-                format!("`${{{name}}}` is used, but stage `{}` has no `matrix`", self.stage),
+                format!(
+                    "`${{{name}}}` is used, but stage `{}` has no `matrix`",
+                    self.stage
+                ),
                 Some(&at.span),
                 path,
             ));

@@ -108,9 +108,17 @@ impl Pipeline {
 }
 
 /// Reads, checks and expands a pipeline file with overrides.
-pub fn load(path: &Path, overrides: &[String], registry: &Registry) -> Result<Pipeline, SpecErrors> {
+pub fn load(
+    path: &Path,
+    overrides: &[String],
+    registry: &Registry,
+) -> Result<Pipeline, SpecErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        SpecError::new(format!("cannot read pipeline file {}: {e}", path.display()), None, "")
+        SpecError::new(
+            format!("cannot read pipeline file {}: {e}", path.display()),
+            None,
+            "",
+        )
     })?;
     parse_str(path, &text, overrides, registry)
 }
@@ -122,13 +130,13 @@ pub fn parse_str(
     overrides: &[String],
     registry: &Registry,
 ) -> Result<Pipeline, SpecErrors> {
-    let source = Arc::new(yaml::Source { name: path.display().to_string(), text: text.to_owned() });
+    let source = Arc::new(yaml::Source {
+        name: path.display().to_string(),
+        text: text.to_owned(),
+    });
     let mut root = yaml::parse(&source).map_err(SpecError::from_syntax)?;
     overrides::apply(&mut root, overrides)?;
     let mut pipeline = resolve::resolve(&root, path, registry)?;
     pipeline.overrides = overrides.to_vec();
     Ok(pipeline)
 }
-
-#[cfg(test)]
-mod tests;

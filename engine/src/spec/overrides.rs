@@ -24,32 +24,52 @@ pub fn apply(root: &mut Node, overrides: &[String]) -> Result<(), SpecError> {
 }
 
 fn apply_one(root: &mut Node, text: &str) -> Result<(), SpecError> {
-    let source = Arc::new(Source { name: format!("--set {text}"), text: text.to_owned() });
+    let source = Arc::new(Source {
+        name: format!("--set {text}"),
+        text: text.to_owned(),
+    });
     let whole = Span::whole(&source);
     let Some((key, value_text)) = text.split_once('=') else {
-        return Err(SpecError::new("an override is `key=value`; this one has no `=`", Some(&whole), "")
-            .note("for example: --set epochs=5 or --set stages.train.params.optimizer.lr=0.01"));
+        return Err(SpecError::new(
+            "an override is `key=value`; this one has no `=`",
+            Some(&whole),
+            "",
+        )
+        .note("for example: --set epochs=5 or --set stages.train.params.optimizer.lr=0.01"));
     };
     let value = parse_value(&source, key.len() + 1, value_text)?;
     let segments: Vec<&str> = key.split('.').collect();
     if segments.iter().any(|s| s.is_empty()) {
-        return Err(SpecError::new(format!("`{key}` is not a valid key path"), Some(&whole), key));
+        return Err(SpecError::new(
+            format!("`{key}` is not a valid key path"),
+            Some(&whole),
+            key,
+        ));
     }
     let path = full_path(root, &segments, &whole)?;
     set_path(root, &path, value, &whole)
 }
 
 fn parse_value(source: &Arc<Source>, offset: usize, text: &str) -> Result<Node, SpecError> {
-    let value_source = Arc::new(Source { name: source.name.clone(), text: text.to_owned() });
+    let value_source = Arc::new(Source {
+        name: source.name.clone(),
+        text: text.to_owned(),
+    });
     let mut node = yaml::parse(&value_source).map_err(|e| {
-        SpecError::new(format!("the value of the override is not valid YAML: {}", e.message),
-            Some(&Span::whole(source)), "")
+        SpecError::new(
+            format!("the value of the override is not valid YAML: {}", e.message),
+            Some(&Span::whole(source)),
+            "",
+        )
     })?;
     // Point every node of the value at the whole argument, so messages quote `--set k=v`.
     relocate(&mut node, &Span::whole(source));
     let _ = offset;
     if let Value::Null = node.value {
-        node.value = Value::Scalar(Scalar { text: String::new(), plain: true });
+        node.value = Value::Scalar(Scalar {
+            text: String::new(),
+            plain: true,
+        });
     }
     Ok(node)
 }
@@ -70,7 +90,11 @@ fn relocate(node: &mut Node, span: &Span) {
 fn full_path(root: &Node, segments: &[&str], whole: &Span) -> Result<Vec<String>, SpecError> {
     let first = segments[0];
     let owned = |prefix: Option<&str>| {
-        prefix.into_iter().map(str::to_owned).chain(segments.iter().map(|s| (*s).to_owned())).collect()
+        prefix
+            .into_iter()
+            .map(str::to_owned)
+            .chain(segments.iter().map(|s| (*s).to_owned()))
+            .collect()
     };
     if TOP_LEVEL.contains(&first) {
         return Ok(owned(None));
@@ -83,9 +107,16 @@ fn full_path(root: &Node, segments: &[&str], whole: &Span) -> Result<Vec<String>
     if stages.contains(&first) {
         return Ok(owned(Some("stages")));
     }
-    let candidates = TOP_LEVEL.iter().copied().chain(vars.iter().copied()).chain(stages.iter().copied());
+    let candidates = TOP_LEVEL
+        .iter()
+        .copied()
+        .chain(vars.iter().copied())
+        .chain(stages.iter().copied());
     Err(SpecError::new(
-        format!("`--set {}` names no variable, stage or top-level key `{first}`", segments.join(".")),
+        format!(
+            "`--set {}` names no variable, stage or top-level key `{first}`",
+            segments.join(".")
+        ),
         Some(whole),
         segments.join("."),
     )
@@ -98,7 +129,11 @@ fn full_path(root: &Node, segments: &[&str], whole: &Span) -> Result<Vec<String>
 }
 
 fn list_or_none(names: &[&str]) -> String {
-    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn names_under<'a>(root: &'a Node, key: &str) -> Vec<&'a str> {
@@ -113,20 +148,28 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
     for (depth, seg) in path.iter().enumerate() {
         let last = depth + 1 == path.len();
         let here = path[..depth].join(".");
-        let inside_params = path.len() >= 4 && path[0] == "stages" && path[2] == "params" && depth >= 3;
+        let inside_params =
+            path.len() >= 4 && path[0] == "stages" && path[2] == "params" && depth >= 3;
         let exists = match &node.value {
             Value::Map(entries) => entries.iter().any(|(k, _)| k.as_str() == Some(seg)),
             Value::Seq(items) => seg.parse::<usize>().is_ok_and(|i| i < items.len()),
             _ => false,
         };
         if !exists {
-            let is_map = matches!(node.value, Value::Map(_)) || (inside_params && matches!(node.value, Value::Null));
+            let is_map = matches!(node.value, Value::Map(_))
+                || (inside_params && matches!(node.value, Value::Null));
             if last && inside_params && is_map {
                 if matches!(node.value, Value::Null) {
                     node.value = Value::Map(Vec::new());
                 }
                 if let Value::Map(entries) = &mut node.value {
-                    let key = Node::new(Value::Scalar(Scalar { text: seg.clone(), plain: true }), whole.clone());
+                    let key = Node::new(
+                        Value::Scalar(Scalar {
+                            text: seg.clone(),
+                            plain: true,
+                        }),
+                        whole.clone(),
+                    );
                     entries.push((key, value));
                 }
                 return Ok(());
@@ -134,11 +177,22 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
             return Err(missing_key(node, seg, &here, path, whole));
         }
         let next = match &mut node.value {
-            Value::Map(entries) => entries.iter_mut().find(|(k, _)| k.as_str() == Some(seg)).map(|(_, v)| v),
+            Value::Map(entries) => entries
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(seg))
+                .map(|(_, v)| v),
             Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
             _ => None,
         };
-        let Some(next) = next else { return Err(missing_key(&Node::new(Value::Null, whole.clone()), seg, &here, path, whole)) };
+        let Some(next) = next else {
+            return Err(missing_key(
+                &Node::new(Value::Null, whole.clone()),
+                seg,
+                &here,
+                path,
+                whole,
+            ));
+        };
         if last {
             *next = value;
             return Ok(());
@@ -153,9 +207,16 @@ fn missing_key(parent: &Node, seg: &str, here: &str, path: &[String], whole: &Sp
         .as_map()
         .map(|entries| entries.iter().filter_map(|(k, _)| k.as_str()).collect())
         .unwrap_or_default();
-    let place = if here.is_empty() { "the top level".to_owned() } else { format!("`{here}`") };
+    let place = if here.is_empty() {
+        "the top level".to_owned()
+    } else {
+        format!("`{here}`")
+    };
     let mut err = SpecError::new(
-        format!("`--set {}` names key `{seg}`, which does not exist in {place}", path.join(".")),
+        format!(
+            "`--set {}` names key `{seg}`, which does not exist in {place}",
+            path.join(".")
+        ),
         Some(whole),
         path.join("."),
     )

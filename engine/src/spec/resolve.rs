@@ -15,16 +15,34 @@ use crate::stage::{Arity, Registry, StageKind};
 use crate::suggest::nearest;
 
 const TOP_LEVEL: &[&str] = &["name", "description", "seed", "vars", "stages"];
-const STAGE_KEYS: &[&str] =
-    &["kind", "params", "inputs", "matrix", "seed", "device", "threads", "description"];
+const STAGE_KEYS: &[&str] = &[
+    "kind",
+    "params",
+    "inputs",
+    "matrix",
+    "seed",
+    "device",
+    "threads",
+    "description",
+];
 
 /// A stage after expansion, before its inputs are bound.
 struct Expanded<'r> {
     spec: StageSpec,
     kind: &'r dyn StageKind,
-    /// Slot to referenced names, each with where it was written.
-    refs: Vec<(String, Span, Vec<(String, Span)>)>,
+    /// The input references as written.
+    refs: Vec<InputRef>,
 }
+
+/// One `inputs:` entry: a slot and the stage names it references, with locations.
+struct InputRef {
+    slot: String,
+    span: Span,
+    names: Vec<(String, Span)>,
+}
+
+/// Input slot to upstream stage indices.
+type Bound = BTreeMap<String, Vec<usize>>;
 
 /// Checks the tree of a pipeline file and builds the [`Pipeline`].
 pub fn resolve(root: &Node, file: &Path, registry: &Registry) -> Result<Pipeline, SpecErrors> {
@@ -42,12 +60,16 @@ pub fn resolve(root: &Node, file: &Path, registry: &Registry) -> Result<Pipeline
         .find(|(k, _)| k.as_str() == Some("stages"))
         .map(|(_, v)| v)
         .ok_or_else(|| {
-            SpecError::new("the pipeline has no `stages`", Some(&root.span), "")
-                .note("a pipeline file is a mapping with a `stages:` mapping of stage names to stages")
+            SpecError::new("the pipeline has no `stages`", Some(&root.span), "").note(
+                "a pipeline file is a mapping with a `stages:` mapping of stage names to stages",
+            )
         })?;
     let Some(stage_entries) = stages_node.as_map().filter(|e| !e.is_empty()) else {
         return Err(SpecError::new(
-            format!("`stages` must be a non-empty mapping of stage names to stages, found {}", stages_node.describe()),
+            format!(
+                "`stages` must be a non-empty mapping of stage names to stages, found {}",
+                stages_node.describe()
+            ),
             Some(&stages_node.span),
             "stages",
         )
@@ -67,13 +89,22 @@ pub fn resolve(root: &Node, file: &Path, registry: &Registry) -> Result<Pipeline
     }
     let upstream = bind_inputs(&expanded)?;
     let stages = order(expanded, upstream)?;
-    Ok(Pipeline { name, file: file.to_path_buf(), description, stages, overrides: Vec::new() })
+    Ok(Pipeline {
+        name,
+        file: file.to_path_buf(),
+        description,
+        stages,
+        overrides: Vec::new(),
+    })
 }
 
 fn top_level(root: &Node) -> Result<&[(Node, Node)], SpecError> {
     let Some(entries) = root.as_map() else {
         return Err(SpecError::new(
-            format!("a pipeline file is a mapping with `stages:`, found {}", root.describe()),
+            format!(
+                "a pipeline file is a mapping with `stages:`, found {}",
+                root.describe()
+            ),
             Some(&root.span),
             "",
         ));
@@ -81,23 +112,34 @@ fn top_level(root: &Node) -> Result<&[(Node, Node)], SpecError> {
     for (key, _) in entries {
         let k = key.as_str().unwrap_or_default();
         if !TOP_LEVEL.contains(&k) {
-            return Err(SpecError::new(format!("unknown key `{k}`"), Some(&key.span), k)
-                .expected_one_of(TOP_LEVEL.iter().copied())
-                .suggest(nearest(k, TOP_LEVEL.iter().copied())));
+            return Err(
+                SpecError::new(format!("unknown key `{k}`"), Some(&key.span), k)
+                    .expected_one_of(TOP_LEVEL.iter().copied())
+                    .suggest(nearest(k, TOP_LEVEL.iter().copied())),
+            );
         }
     }
     Ok(entries)
 }
 
-fn pipeline_name(root: &Node, file: &Path, lookup: &mut VarLookup<'_>) -> Result<String, SpecError> {
+fn pipeline_name(
+    root: &Node,
+    file: &Path,
+    lookup: &mut VarLookup<'_>,
+) -> Result<String, SpecError> {
     let name = match optional_text(root.get("name"), "name", lookup)? {
         Some(name) => name,
-        None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     if !valid_name(&name) {
         let span = root.get("name").map(|n| &n.span);
-        return Err(SpecError::new(format!("`{name}` cannot be a pipeline name"), span, "name")
-            .note("use letters, digits and `_-.`; the name is a folder under outputs/"));
+        return Err(
+            SpecError::new(format!("`{name}` cannot be a pipeline name"), span, "name")
+                .note("use letters, digits and `_-.`; the name is a folder under outputs/"),
+        );
     }
     Ok(name)
 }
@@ -105,7 +147,9 @@ fn pipeline_name(root: &Node, file: &Path, lookup: &mut VarLookup<'_>) -> Result
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 fn optional_text(
@@ -113,7 +157,8 @@ fn optional_text(
     path: &str,
     lookup: &mut VarLookup<'_>,
 ) -> Result<Option<String>, SpecError> {
-    node.map(|n| read_typed::<String>(n, path, lookup)).transpose()
+    node.map(|n| read_typed::<String>(n, path, lookup))
+        .transpose()
 }
 
 fn read_typed<T: serde::de::DeserializeOwned>(
@@ -137,12 +182,19 @@ fn expand<'r>(
     let base = key.as_str().unwrap_or_default().to_owned();
     let path = format!("stages.{base}");
     if !valid_name(&base) || base.contains('.') {
-        return Err(SpecError::new(format!("`{base}` cannot be a stage name"), Some(&key.span), path)
-            .note("use letters, digits, `_` and `-`; the name is a folder under outputs/"));
+        return Err(SpecError::new(
+            format!("`{base}` cannot be a stage name"),
+            Some(&key.span),
+            path,
+        )
+        .note("use letters, digits, `_` and `-`; the name is a folder under outputs/"));
     }
     let Some(entries) = node.as_map() else {
         return Err(SpecError::new(
-            format!("a stage is a mapping with at least `kind:`, found {}", node.describe()),
+            format!(
+                "a stage is a mapping with at least `kind:`, found {}",
+                node.describe()
+            ),
             Some(&node.span),
             path,
         ));
@@ -150,9 +202,13 @@ fn expand<'r>(
     for (k, _) in entries {
         let name = k.as_str().unwrap_or_default();
         if !STAGE_KEYS.contains(&name) {
-            return Err(SpecError::new(format!("unknown key `{name}`"), Some(&k.span), join(&path, name))
-                .expected_one_of(STAGE_KEYS.iter().copied())
-                .suggest(nearest(name, STAGE_KEYS.iter().copied())));
+            return Err(SpecError::new(
+                format!("unknown key `{name}`"),
+                Some(&k.span),
+                join(&path, name),
+            )
+            .expected_one_of(STAGE_KEYS.iter().copied())
+            .suggest(nearest(name, STAGE_KEYS.iter().copied())));
         }
     }
     let kind = stage_kind(node, &path, vars, registry)?;
@@ -169,7 +225,12 @@ fn expand<'r>(
         .into_iter()
         .map(|combo| {
             let values = combo.iter().map(|(a, v)| (a.as_str(), v)).collect();
-            let mut lookup = MatrixLookup { vars: VarLookup { vars }, values, has_matrix, stage: &base };
+            let mut lookup = MatrixLookup {
+                vars: VarLookup { vars },
+                values,
+                has_matrix,
+                stage: &base,
+            };
             one_stage(&base, key, node, kind, &combo, &mut lookup, default_seed)
         })
         .collect()
@@ -182,15 +243,21 @@ fn stage_kind<'r>(
     registry: &'r Registry,
 ) -> Result<&'r dyn StageKind, SpecError> {
     let Some(kind_node) = node.get("kind") else {
-        return Err(SpecError::new("the stage has no `kind`", Some(&node.span), path)
-            .expected_one_of(registry.names()));
+        return Err(
+            SpecError::new("the stage has no `kind`", Some(&node.span), path)
+                .expected_one_of(registry.names()),
+        );
     };
     let kind_path = join(path, "kind");
     let name: String = read_typed(kind_node, &kind_path, &mut VarLookup { vars })?;
     registry.get(&name).ok_or_else(|| {
-        SpecError::new(format!("unknown stage kind `{name}`"), Some(&kind_node.span), kind_path)
-            .expected_one_of(registry.names())
-            .suggest(nearest(&name, registry.names()))
+        SpecError::new(
+            format!("unknown stage kind `{name}`"),
+            Some(&kind_node.span),
+            kind_path,
+        )
+        .expected_one_of(registry.names())
+        .suggest(nearest(&name, registry.names()))
     })
 }
 
@@ -206,10 +273,17 @@ fn one_stage<'r>(
     let name = matrix::stage_name(base, combo);
     let path = format!("stages.{base}");
     let in_matrix = |e: SpecError| {
-        if combo.is_empty() { e } else { e.note(format!("in matrix stage `{name}`")) }
+        if combo.is_empty() {
+            e
+        } else {
+            e.note(format!("in matrix stage `{name}`"))
+        }
     };
     let params_path = join(&path, "params");
-    let mut params = node.get("params").cloned().unwrap_or_else(|| empty_map(&node.span));
+    let mut params = node
+        .get("params")
+        .cloned()
+        .unwrap_or_else(|| empty_map(&node.span));
     if matches!(params.value, Value::Null) {
         params = empty_map(&params.span);
     }
@@ -222,7 +296,9 @@ fn one_stage<'r>(
         None => default_seed,
     };
     let device = match node.get("device") {
-        Some(n) => read_typed::<DeviceChoice>(n, &join(&path, "device"), lookup).map_err(in_matrix)?,
+        Some(n) => {
+            read_typed::<DeviceChoice>(n, &join(&path, "device"), lookup).map_err(in_matrix)?
+        }
         None => DeviceChoice::Auto,
     };
     let threads = match node.get("threads") {
@@ -230,11 +306,18 @@ fn one_stage<'r>(
         None => None,
     };
     let description = match node.get("description") {
-        Some(n) => Some(read_typed::<String>(n, &join(&path, "description"), lookup)?),
+        Some(n) => Some(read_typed::<String>(
+            n,
+            &join(&path, "description"),
+            lookup,
+        )?),
         None => None,
     };
     let refs = input_refs(node.get("inputs"), &path, lookup).map_err(in_matrix)?;
-    let matrix = combo.iter().map(|(a, v)| (a.clone(), v.label.clone())).collect();
+    let matrix = combo
+        .iter()
+        .map(|(a, v)| (a.clone(), v.label.clone()))
+        .collect();
     let spec = StageSpec {
         name,
         base: base.to_owned(),
@@ -259,15 +342,23 @@ fn empty_map(span: &Span) -> Node {
 fn positive(node: &Node, path: &str, lookup: &mut dyn vars::Lookup) -> Result<usize, SpecError> {
     let n: usize = read_typed(node, path, lookup)?;
     if n == 0 {
-        return Err(SpecError::new("expected a positive integer, found 0", Some(&node.span), path));
+        return Err(SpecError::new(
+            "expected a positive integer, found 0",
+            Some(&node.span),
+            path,
+        ));
     }
     Ok(n)
 }
 
-type Refs = Vec<(String, Span, Vec<(String, Span)>)>;
-
-fn input_refs(node: Option<&Node>, path: &str, lookup: &mut dyn vars::Lookup) -> Result<Refs, SpecError> {
-    let Some(node) = node else { return Ok(Vec::new()) };
+fn input_refs(
+    node: Option<&Node>,
+    path: &str,
+    lookup: &mut dyn vars::Lookup,
+) -> Result<Vec<InputRef>, SpecError> {
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
     let path = join(path, "inputs");
     let mut node = node.clone();
     vars::substitute(&mut node, &path, lookup)?;
@@ -276,7 +367,10 @@ fn input_refs(node: Option<&Node>, path: &str, lookup: &mut dyn vars::Lookup) ->
         Value::Null => return Ok(Vec::new()),
         _ => {
             return Err(SpecError::new(
-                format!("`inputs` maps input names to stage names, found {}", node.describe()),
+                format!(
+                    "`inputs` maps input names to stage names, found {}",
+                    node.describe()
+                ),
                 Some(&node.span),
                 path,
             )
@@ -303,19 +397,26 @@ fn input_refs(node: Option<&Node>, path: &str, lookup: &mut dyn vars::Lookup) ->
                     .collect::<Result<_, _>>()?,
                 _ => {
                     return Err(SpecError::new(
-                        format!("expected a stage name or a list of them, found {}", v.describe()),
+                        format!(
+                            "expected a stage name or a list of them, found {}",
+                            v.describe()
+                        ),
                         Some(&v.span),
                         slot_path,
                     ));
                 }
             };
-            Ok((slot, k.span.clone(), names))
+            Ok(InputRef {
+                slot,
+                span: k.span.clone(),
+                names,
+            })
         })
         .collect()
 }
 
 /// Binds every input reference to stage indices and checks slots and arity.
-fn bind_inputs(expanded: &[Expanded<'_>]) -> Result<Vec<BTreeMap<String, Vec<usize>>>, SpecErrors> {
+fn bind_inputs(expanded: &[Expanded<'_>]) -> Result<Vec<Bound>, SpecErrors> {
     let mut by_name: HashMap<&str, usize> = HashMap::new();
     let mut by_base: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in expanded.iter().enumerate() {
@@ -337,7 +438,11 @@ fn bind_inputs(expanded: &[Expanded<'_>]) -> Result<Vec<BTreeMap<String, Vec<usi
             }
         }
     }
-    if errors.is_empty() { Ok(all) } else { Err(SpecErrors(errors)) }
+    if errors.is_empty() {
+        Ok(all)
+    } else {
+        Err(SpecErrors(errors))
+    }
 }
 
 fn bind_stage(
@@ -345,11 +450,16 @@ fn bind_stage(
     by_name: &HashMap<&str, usize>,
     by_base: &HashMap<&str, Vec<usize>>,
     known: &[&str],
-) -> Result<BTreeMap<String, Vec<usize>>, SpecError> {
+) -> Result<Bound, SpecError> {
     let path = format!("stages.{}.inputs", e.spec.base);
     let slots = e.kind.inputs();
     let mut bound = BTreeMap::new();
-    for (slot, slot_span, names) in &e.refs {
+    for InputRef {
+        slot,
+        span: slot_span,
+        names,
+    } in &e.refs
+    {
         let Some(decl) = slots.iter().find(|s| s.name == slot) else {
             let err = SpecError::new(
                 format!("stage kind `{}` has no input `{slot}`", e.kind.name()),
@@ -365,7 +475,10 @@ fn bind_stage(
         };
         let mut indices = Vec::new();
         for (name, span) in names {
-            let found = by_name.get(name.as_str()).map(|&i| vec![i]).or_else(|| by_base.get(name.as_str()).cloned());
+            let found = by_name
+                .get(name.as_str())
+                .map(|&i| vec![i])
+                .or_else(|| by_base.get(name.as_str()).cloned());
             let Some(found) = found else {
                 return Err(SpecError::new(
                     format!("input `{slot}` names no stage `{name}`"),
@@ -377,17 +490,25 @@ fn bind_stage(
             };
             if decl.arity != Arity::Many && found.len() > 1 {
                 return Err(SpecError::new(
-                    format!("input `{slot}` takes one stage, and `{name}` is a matrix of {} stages", found.len()),
+                    format!(
+                        "input `{slot}` takes one stage, and `{name}` is a matrix of {} stages",
+                        found.len()
+                    ),
                     Some(span),
                     join(&path, slot),
                 )
-                .note("name one member, e.g. `name[axis=value]`, or use a matrix with the same axis"));
+                .note(
+                    "name one member, e.g. `name[axis=value]`, or use a matrix with the same axis",
+                ));
             }
             indices.extend(found);
         }
         if decl.arity != Arity::Many && indices.len() > 1 {
             return Err(SpecError::new(
-                format!("input `{slot}` takes one stage, {} are given", indices.len()),
+                format!(
+                    "input `{slot}` takes one stage, {} are given",
+                    indices.len()
+                ),
                 Some(slot_span),
                 join(&path, slot),
             ));
@@ -397,7 +518,10 @@ fn bind_stage(
     for slot in slots.iter().filter(|s| s.arity != Arity::Optional) {
         if !bound.contains_key(slot.name) {
             return Err(SpecError::new(
-                format!("stage `{}` lacks input `{}` ({})", e.spec.name, slot.name, slot.doc),
+                format!(
+                    "stage `{}` lacks input `{}` ({})",
+                    e.spec.name, slot.name, slot.doc
+                ),
                 Some(&e.spec.span),
                 path.clone(),
             ));
@@ -407,25 +531,37 @@ fn bind_stage(
 }
 
 /// Orders the stages so that inputs come first, remapping input indices.
-fn order(
-    expanded: Vec<Expanded<'_>>,
-    upstream: Vec<BTreeMap<String, Vec<usize>>>,
-) -> Result<Vec<StageSpec>, SpecError> {
-    let edges: Vec<Vec<usize>> =
-        upstream.iter().map(|m| m.values().flatten().copied().collect()).collect();
+fn order(expanded: Vec<Expanded<'_>>, upstream: Vec<Bound>) -> Result<Vec<StageSpec>, SpecError> {
+    let edges: Vec<Vec<usize>> = upstream
+        .iter()
+        .map(|m| m.values().flatten().copied().collect())
+        .collect();
     let graph = StageGraph::new(&edges);
     let order = graph.order().map_err(|cycle| {
-        let names: Vec<&str> = cycle.iter().map(|&i| expanded[i].spec.name.as_str()).collect();
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| expanded[i].spec.name.as_str())
+            .collect();
         let first = &expanded[cycle[0]].spec;
-        SpecError::new("the stages' inputs form a cycle", Some(&first.span), format!("stages.{}", first.base))
-            .note(format!("the cycle: {} (each stage is an input of the next)", names.join(" -> ")))
+        SpecError::new(
+            "the stages' inputs form a cycle",
+            Some(&first.span),
+            format!("stages.{}", first.base),
+        )
+        .note(format!(
+            "the cycle: {} (each stage is an input of the next)",
+            names.join(" -> ")
+        ))
     })?;
     let mut position = vec![0; order.len()];
     for (pos, &i) in order.iter().enumerate() {
         position[i] = pos;
     }
-    let mut slots: Vec<Option<(StageSpec, BTreeMap<String, Vec<usize>>)>> =
-        expanded.into_iter().zip(upstream).map(|(e, u)| Some((e.spec, u))).collect();
+    let mut slots: Vec<Option<(StageSpec, Bound)>> = expanded
+        .into_iter()
+        .zip(upstream)
+        .map(|(e, u)| Some((e.spec, u)))
+        .collect();
     let mut stages = Vec::with_capacity(order.len());
     for &i in &order {
         if let Some((mut spec, inputs)) = slots[i].take() {

@@ -36,7 +36,9 @@ fn pieces(text: &str) -> Result<Option<Vec<Piece<'_>>>, String> {
         }
         literal.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
         let name = after[..end].trim();
         if name.is_empty() {
             return Err(format!("empty `${{}}` in `{text}`"));
@@ -93,7 +95,11 @@ fn node_ref(span: &super::yaml::Span, s: &Scalar) -> Node {
 
 /// Joins a key path and a segment with a dot.
 pub fn join(path: &str, seg: &str) -> String {
-    if path.is_empty() { seg.to_owned() } else { format!("{path}.{seg}") }
+    if path.is_empty() {
+        seg.to_owned()
+    } else {
+        format!("{path}.{seg}")
+    }
 }
 
 fn substitute_scalar(
@@ -118,7 +124,10 @@ fn substitute_scalar(
                     Value::Null => {}
                     _ => {
                         return Err(SpecError::new(
-                            format!("`${{{name}}}` is {}; only a scalar can be part of a longer text", value.describe()),
+                            format!(
+                                "`${{{name}}}` is {}; only a scalar can be part of a longer text",
+                                value.describe()
+                            ),
                             Some(&at.span),
                             path,
                         ));
@@ -134,25 +143,36 @@ fn substitute_scalar(
     if unresolved && text == s.text {
         return Ok(None);
     }
-    Ok(Some(Value::Scalar(Scalar { text, plain: s.plain })))
+    Ok(Some(Value::Scalar(Scalar {
+        text,
+        plain: s.plain,
+    })))
 }
 
 /// Resolves the `vars:` block: each variable's references to others, with cycle detection.
 pub fn resolve_vars(vars: Option<&Node>) -> Result<BTreeMap<String, Node>, SpecError> {
-    let Some(vars) = vars else { return Ok(BTreeMap::new()) };
+    let Some(vars) = vars else {
+        return Ok(BTreeMap::new());
+    };
     let entries = match &vars.value {
         Value::Map(entries) => entries.clone(),
         Value::Null => return Ok(BTreeMap::new()),
         _ => {
             return Err(SpecError::new(
-                format!("`vars` must be a mapping of names to values, found {}", vars.describe()),
+                format!(
+                    "`vars` must be a mapping of names to values, found {}",
+                    vars.describe()
+                ),
                 Some(&vars.span),
                 "vars",
             ));
         }
     };
     let mut resolver = VarResolver {
-        raw: entries.iter().map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), v.clone())).collect(),
+        raw: entries
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), v.clone()))
+            .collect(),
         done: BTreeMap::new(),
         active: Vec::new(),
     };
@@ -174,7 +194,11 @@ impl VarResolver {
         if self.done.contains_key(name) {
             return Ok(());
         }
-        let mut node = self.raw.get(name).cloned().ok_or_else(|| SpecError::new(format!("undefined variable `{name}`"), None, ""))?;
+        let mut node = self
+            .raw
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SpecError::new(format!("undefined variable `{name}`"), None, ""))?;
         self.active.push(name.to_owned());
         let path = format!("vars.{name}");
         substitute(&mut node, &path, self)?;
@@ -196,11 +220,20 @@ impl Lookup for VarResolver {
         if let Some(start) = self.active.iter().position(|a| a == name) {
             let mut cycle: Vec<&str> = self.active[start..].iter().map(String::as_str).collect();
             cycle.push(name);
-            return Err(SpecError::new("variables refer to each other in a cycle", Some(&at.span), path)
-                .note(format!("the cycle: {}", cycle.join(" -> "))));
+            return Err(SpecError::new(
+                "variables refer to each other in a cycle",
+                Some(&at.span),
+                path,
+            )
+            .note(format!("the cycle: {}", cycle.join(" -> "))));
         }
         if !self.raw.contains_key(name) {
-            return Err(undefined(name, self.raw.keys().map(String::as_str), at, path));
+            return Err(undefined(
+                name,
+                self.raw.keys().map(String::as_str),
+                at,
+                path,
+            ));
         }
         self.resolve(name)?;
         Ok(self.done.get(name).cloned())
@@ -208,7 +241,12 @@ impl Lookup for VarResolver {
 }
 
 /// The error for a reference to a variable that does not exist.
-pub fn undefined<'a>(name: &str, known: impl Iterator<Item = &'a str> + Clone, at: &Node, path: &str) -> SpecError {
+pub fn undefined<'a>(
+    name: &str,
+    known: impl Iterator<Item = &'a str> + Clone,
+    at: &Node,
+    path: &str,
+) -> SpecError {
     let list: Vec<&str> = known.clone().collect();
     let mut err = SpecError::new(format!("undefined variable `{name}`"), Some(&at.span), path)
         .suggest(nearest(name, known));
@@ -233,7 +271,12 @@ impl Lookup for VarLookup<'_> {
         }
         match self.vars.get(name) {
             Some(node) => Ok(Some(node.clone())),
-            None => Err(undefined(name, self.vars.keys().map(String::as_str), at, path)),
+            None => Err(undefined(
+                name,
+                self.vars.keys().map(String::as_str),
+                at,
+                path,
+            )),
         }
     }
 }
@@ -245,7 +288,14 @@ mod tests {
     #[test]
     fn splits_text_and_references() {
         let got = pieces("run-${lr}-x").unwrap().unwrap();
-        assert_eq!(got, vec![Piece::Text("run-".into()), Piece::Ref("lr"), Piece::Text("-x".into())]);
+        assert_eq!(
+            got,
+            vec![
+                Piece::Text("run-".into()),
+                Piece::Ref("lr"),
+                Piece::Text("-x".into())
+            ]
+        );
         assert_eq!(pieces("plain").unwrap(), None);
     }
 

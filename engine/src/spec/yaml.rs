@@ -46,8 +46,15 @@ pub struct Span {
 
 impl Span {
     fn from_raw(source: &Arc<Source>, raw: &RawSpan) -> Self {
-        let pos = |m: &saphyr_parser::Marker| Pos { line: m.line(), column: m.col() + 1 };
-        Self { source: source.clone(), start: pos(&raw.start), end: pos(&raw.end) }
+        let pos = |m: &saphyr_parser::Marker| Pos {
+            line: m.line(),
+            column: m.col() + 1,
+        };
+        Self {
+            source: source.clone(),
+            start: pos(&raw.start),
+            end: pos(&raw.end),
+        }
     }
 
     /// A span over the whole of a one-line source (used for `--set` values).
@@ -56,14 +63,21 @@ impl Span {
         Self {
             source: source.clone(),
             start: Pos { line: 1, column: 1 },
-            end: Pos { line: 1, column: width + 1 },
+            end: Pos {
+                line: 1,
+                column: width + 1,
+            },
         }
     }
 }
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.source.name, self.start.line, self.start.column)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.source.name, self.start.line, self.start.column
+        )
     }
 }
 
@@ -140,10 +154,10 @@ fn resolve_plain(t: &str) -> Resolved<'_> {
     if let Some(i) = parse_int(t) {
         return i;
     }
-    if looks_like_float(t) {
-        if let Ok(f) = t.parse::<f64>() {
-            return Resolved::Float(f);
-        }
+    if looks_like_float(t)
+        && let Ok(f) = t.parse::<f64>()
+    {
+        return Resolved::Float(f);
     }
     Resolved::Str(t)
 }
@@ -167,9 +181,10 @@ fn parse_int(t: &str) -> Option<Resolved<'_>> {
     }
     let magnitude = u64::from_str_radix(&clean, radix).ok()?;
     if neg {
-        let v = i64::try_from(magnitude).ok().map(|m| -m).or_else(|| {
-            (magnitude == i64::MIN.unsigned_abs()).then_some(i64::MIN)
-        })?;
+        let v = i64::try_from(magnitude)
+            .ok()
+            .map(|m| -m)
+            .or_else(|| (magnitude == i64::MIN.unsigned_abs()).then_some(i64::MIN))?;
         Some(Resolved::Int(v))
     } else {
         Some(i64::try_from(magnitude).map_or(Resolved::UInt(magnitude), Resolved::Int))
@@ -180,13 +195,19 @@ fn looks_like_float(t: &str) -> bool {
     let body = t.strip_prefix(['-', '+']).unwrap_or(t);
     let mut chars = body.chars().peekable();
     let mut digits = 0;
-    while chars.peek().is_some_and(|c| c.is_ascii_digit() || *c == '_') {
+    while chars
+        .peek()
+        .is_some_and(|c| c.is_ascii_digit() || *c == '_')
+    {
         chars.next();
         digits += 1;
     }
     if chars.peek() == Some(&'.') {
         chars.next();
-        while chars.peek().is_some_and(|c| c.is_ascii_digit() || *c == '_') {
+        while chars
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || *c == '_')
+        {
             chars.next();
             digits += 1;
         }
@@ -240,7 +261,10 @@ impl Node {
 
     /// The value under `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     /// The entry (key node and value node) under `key` in a mapping.
@@ -251,9 +275,10 @@ impl Node {
     /// The value under `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match &mut self.value {
-            Value::Map(entries) => {
-                entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
-            }
+            Value::Map(entries) => entries
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -331,25 +356,49 @@ const MAX_NODES: usize = 1_000_000;
 
 /// Parses one YAML document into a located tree.
 pub fn parse(source: &Arc<Source>) -> Result<Node, SyntaxError> {
-    let mut builder = TreeBuilder { source: source.clone(), stack: Vec::new(), anchors: Vec::new(), count: 0, root: None, documents: 0 };
+    let mut builder = TreeBuilder {
+        source: source.clone(),
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        count: 0,
+        root: None,
+        documents: 0,
+    };
     let parser = Parser::new_from_str(&source.text);
     for item in parser {
         let (event, span) = item.map_err(|e| SyntaxError {
             span: Span {
                 source: source.clone(),
-                start: Pos { line: e.marker().line(), column: e.marker().col() + 1 },
-                end: Pos { line: e.marker().line(), column: e.marker().col() + 2 },
+                start: Pos {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 1,
+                },
+                end: Pos {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 2,
+                },
             },
             message: e.info().to_owned(),
         })?;
         builder.event(event, Span::from_raw(source, &span))?;
     }
-    Ok(builder.root.unwrap_or_else(|| Node::new(Value::Null, Span::whole(source))))
+    Ok(builder
+        .root
+        .unwrap_or_else(|| Node::new(Value::Null, Span::whole(source))))
 }
 
 enum Open {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { entries: Vec<(Node, Node)>, key: Option<Node>, span: Span, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        span: Span,
+        anchor: usize,
+    },
 }
 
 struct TreeBuilder {
@@ -363,12 +412,17 @@ struct TreeBuilder {
 
 impl TreeBuilder {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
-        let err = |message: &str| SyntaxError { span: span.clone(), message: message.to_owned() };
+        let err = |message: &str| SyntaxError {
+            span: span.clone(),
+            message: message.to_owned(),
+        };
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(err("a pipeline file holds one YAML document; found a second `---`"));
+                    return Err(err(
+                        "a pipeline file holds one YAML document; found a second `---`",
+                    ));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -384,16 +438,31 @@ impl TreeBuilder {
                         )));
                     }
                 }
-                let node = Node::new(Value::Scalar(Scalar { text: text.into_owned(), plain }), span);
+                let node = Node::new(
+                    Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }),
+                    span,
+                );
                 self.add(node, anchor)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 Self::reject_tag(tag.as_deref(), &span)?;
-                self.stack.push(Open::Seq { items: Vec::new(), span, anchor });
+                self.stack.push(Open::Seq {
+                    items: Vec::new(),
+                    span,
+                    anchor,
+                });
             }
             Event::MappingStart(anchor, tag) => {
                 Self::reject_tag(tag.as_deref(), &span)?;
-                self.stack.push(Open::Map { entries: Vec::new(), key: None, span, anchor });
+                self.stack.push(Open::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    span,
+                    anchor,
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(&span)?,
             Event::Alias(id) => {
@@ -423,7 +492,10 @@ impl TreeBuilder {
         match tag {
             Some(t) => Err(SyntaxError {
                 span: span.clone(),
-                message: format!("YAML tags are not supported (found `{}{}`)", t.handle, t.suffix),
+                message: format!(
+                    "YAML tags are not supported (found `{}{}`)",
+                    t.handle, t.suffix
+                ),
             }),
             None => Ok(()),
         }
@@ -435,8 +507,17 @@ impl TreeBuilder {
             message: "unbalanced end of a collection".to_owned(),
         })?;
         let (value, mut span, anchor) = match open {
-            Open::Seq { items, span, anchor } => (Value::Seq(items), span, anchor),
-            Open::Map { entries, span, anchor, .. } => (Value::Map(entries), span, anchor),
+            Open::Seq {
+                items,
+                span,
+                anchor,
+            } => (Value::Seq(items), span, anchor),
+            Open::Map {
+                entries,
+                span,
+                anchor,
+                ..
+            } => (Value::Map(entries), span, anchor),
         };
         if end.end > span.start {
             span.end = end.end;
@@ -485,7 +566,10 @@ impl TreeBuilder {
 fn count_nodes(node: &Node) -> usize {
     1 + match &node.value {
         Value::Seq(items) => items.iter().map(count_nodes).sum(),
-        Value::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
         _ => 0,
     }
 }
@@ -507,7 +591,13 @@ pub struct DeError {
 
 impl DeError {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), span: None, path: Vec::new(), expected: Vec::new(), suggestion: None }
+        Self {
+            message: message.into(),
+            span: None,
+            path: Vec::new(),
+            expected: Vec::new(),
+            suggestion: None,
+        }
     }
 
     fn at(mut self, span: &Span) -> Self {
@@ -525,7 +615,11 @@ impl DeError {
     /// Locates a [`ParamIssue`] found after parsing in the parameter tree it came from.
     pub fn from_issue(params: &Node, issue: ParamIssue) -> Self {
         let (node, _) = params.find(&issue.path);
-        Self { span: Some(node.span.clone()), path: issue.path, ..Self::new(issue.message) }
+        Self {
+            span: Some(node.span.clone()),
+            path: issue.path,
+            ..Self::new(issue.message)
+        }
     }
 }
 
@@ -543,11 +637,17 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::new(format!("expected {exp}, found {}", describe_unexpected(&unexp)))
+        Self::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::new(format!("expected {exp}, found {}", describe_unexpected(&unexp)))
+        Self::new(format!(
+            "expected {exp}, found {}",
+            describe_unexpected(&unexp)
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -606,7 +706,10 @@ impl<'a> NodeDeserializer<'a> {
     }
 
     fn number<T: std::str::FromStr>(&self, exp: &str) -> Result<T, DeError> {
-        let s = self.scalar().filter(|s| s.plain).ok_or_else(|| self.wrong(exp))?;
+        let s = self
+            .scalar()
+            .filter(|s| s.plain)
+            .ok_or_else(|| self.wrong(exp))?;
         let clean: String = s.text.chars().filter(|c| *c != '_').collect();
         clean.parse::<T>().map_err(|_| {
             DeError::new(format!("expected {exp}, found `{}`", s.text)).at(&self.node.span)
@@ -655,17 +758,23 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 Resolved::Float(f) => visitor.visit_f64(f),
                 Resolved::Str(t) => visitor.visit_str(t),
             },
-            Value::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter(), index: 0 }),
-            Value::Map(entries) => {
-                visitor.visit_map(MapAccess { entries: entries.iter(), pending: None })
-            }
+            Value::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+                index: 0,
+            }),
+            Value::Map(entries) => visitor.visit_map(MapAccess {
+                entries: entries.iter(),
+                pending: None,
+            }),
         };
         result.map_err(|e: DeError| e.at(span))
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.scalar().filter(|s| s.plain).map(Scalar::resolve) {
-            Some(Resolved::Bool(b)) => visitor.visit_bool(b).map_err(|e: DeError| e.at(&self.node.span)),
+            Some(Resolved::Bool(b)) => visitor
+                .visit_bool(b)
+                .map_err(|e: DeError| e.at(&self.node.span)),
             _ => Err(self.wrong("`true` or `false`")),
         }
     }
@@ -683,12 +792,16 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let f = self.float()?;
-        visitor.visit_f32(f as f32).map_err(|e: DeError| e.at(&self.node.span))
+        visitor
+            .visit_f32(f as f32)
+            .map_err(|e: DeError| e.at(&self.node.span))
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let f = self.float()?;
-        visitor.visit_f64(f).map_err(|e: DeError| e.at(&self.node.span))
+        visitor
+            .visit_f64(f)
+            .map_err(|e: DeError| e.at(&self.node.span))
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -697,9 +810,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.scalar() {
-            Some(s) if !(s.plain && s.resolve() == Resolved::Null) => {
-                visitor.visit_str(&s.text).map_err(|e: DeError| e.at(&self.node.span))
-            }
+            Some(s) if !(s.plain && s.resolve() == Resolved::Null) => visitor
+                .visit_str(&s.text)
+                .map_err(|e: DeError| e.at(&self.node.span)),
             _ => Err(self.wrong("a string")),
         }
     }
@@ -748,19 +861,28 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         let span = &self.node.span;
-        visitor.visit_newtype_struct(self).map_err(|e: DeError| e.at(span))
+        visitor
+            .visit_newtype_struct(self)
+            .map_err(|e: DeError| e.at(span))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Seq(items) => visitor
-                .visit_seq(SeqAccess { items: items.iter(), index: 0 })
+                .visit_seq(SeqAccess {
+                    items: items.iter(),
+                    index: 0,
+                })
                 .map_err(|e: DeError| e.at(&self.node.span)),
             _ => Err(self.wrong("a list")),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -776,7 +898,10 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Map(entries) => visitor
-                .visit_map(MapAccess { entries: entries.iter(), pending: None })
+                .visit_map(MapAccess {
+                    entries: entries.iter(),
+                    pending: None,
+                })
                 .map_err(|e: DeError| e.at(&self.node.span)),
             _ => Err(self.wrong("a mapping")),
         }
@@ -811,7 +936,11 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             _ => Err(DeError::new(format!(
                 "expected one of {} (a name, or a mapping with one of them as its only key), \
                  found {}",
-                variants.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                variants
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.node.describe()
             ))
             .at(span)),
@@ -839,7 +968,9 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
-        let Some(node) = self.items.next() else { return Ok(None) };
+        let Some(node) = self.items.next() else {
+            return Ok(None);
+        };
         let index = self.index;
         self.index += 1;
         seed.deserialize(NodeDeserializer { node })
@@ -860,8 +991,13 @@ struct MapAccess<'a> {
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
-        let Some(entry) = self.entries.next() else { return Ok(None) };
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some(entry) = self.entries.next() else {
+            return Ok(None);
+        };
         self.pending = Some(entry);
         let key = &entry.0;
         let name = key.as_str().unwrap_or_default();
@@ -893,12 +1029,21 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = VariantAccess<'a>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
         let name = self.key.as_str().unwrap_or_default();
         let variant = seed
             .deserialize(NodeDeserializer { node: self.key })
             .map_err(|e: DeError| e.at(&self.key.span))?;
-        Ok((variant, VariantAccess { value: self.value, name: name.to_owned() }))
+        Ok((
+            variant,
+            VariantAccess {
+                value: self.value,
+                name: name.to_owned(),
+            },
+        ))
     }
 }
 

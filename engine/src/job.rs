@@ -1,0 +1,94 @@
+//! A unit of work for an executor: one stage with its parameters and the folders of its
+//! inputs and outputs. Jobs serialize to JSON, so the same description runs in this process,
+//! in a child process of the `pipeline` binary, or on a cluster node.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stage::{Device, EventSink, Registry, StageContext, StageError, StageInputs};
+
+/// Everything needed to run one stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageJob {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The stage's full name.
+    pub stage: String,
+    /// The stage kind.
+    pub kind: String,
+    /// Canonical parameters.
+    pub params: serde_json::Value,
+    /// Input folders by slot.
+    pub inputs: StageInputs,
+    /// The empty folder to write outputs into.
+    pub out_dir: PathBuf,
+    /// The folder that survives interruption (resume state).
+    pub resume_dir: PathBuf,
+    /// The workspace folder (relative paths in parameters resolve against it).
+    pub workspace: PathBuf,
+    /// The seed.
+    pub seed: u64,
+    /// Intra-op threads granted.
+    pub threads: usize,
+    /// The device class.
+    pub device: Device,
+}
+
+/// Runs a job in the current process.
+pub fn run_job(
+    registry: &Registry,
+    job: &StageJob,
+    events: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Result<(), StageError> {
+    let kind = registry
+        .get(&job.kind)
+        .ok_or_else(|| StageError::bug(format!("this binary has no stage kind `{}`", job.kind)))?;
+    let ctx = StageContext {
+        stage: &job.stage,
+        pipeline: &job.pipeline,
+        inputs: &job.inputs,
+        out_dir: &job.out_dir,
+        resume_dir: &job.resume_dir,
+        workspace: &job.workspace,
+        seed: job.seed,
+        threads: job.threads,
+        device: job.device,
+        events,
+        cancel,
+    };
+    kind.run(&job.params, &ctx)
+}
+
+/// Runs jobs somewhere: in this process, in child processes, on a cluster.
+pub trait Executor: Send + Sync {
+    /// Runs one job to completion (or failure, or cancellation). `in_process` says the kind
+    /// is cheap and safe to run inside the engine's process.
+    fn execute(
+        &self,
+        job: &StageJob,
+        in_process: bool,
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<(), StageError>;
+}
+
+/// Runs every job inside this process, on the scheduler's worker thread.
+pub struct InProcess<'a> {
+    /// The stage kinds.
+    pub registry: &'a Registry,
+}
+
+impl Executor for InProcess<'_> {
+    fn execute(
+        &self,
+        job: &StageJob,
+        _in_process: bool,
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<(), StageError> {
+        run_job(self.registry, job, events, cancel)
+    }
+}

@@ -1,0 +1,497 @@
+//! The scheduler: runs every selected stage whose inputs are ready, in parallel on a rayon
+//! pool, within a thread budget, until nothing is left; then records the run.
+//!
+//! The main thread owns all state and makes every decision (through the [`Planner`]); worker
+//! threads only execute. A stage whose inputs are finished is decided at once: cached stages
+//! complete on the spot (so a long chain of cache hits never waits behind a running stage),
+//! others join a first-in first-out ready queue. Ready stages start while the number of
+//! running stages stays within `jobs` and their intra-op threads within the budget. A failed
+//! stage fails only its dependents; independent branches go on.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use pipeline_cache::{ContentDigest, Manifest, StageKey};
+
+use crate::error::EngineError;
+use crate::events::{Observer, RunEvent};
+use crate::filehash::FileHasher;
+use crate::job::Executor;
+use crate::key::KeyMaterial;
+use crate::plan::{Decision, Planner, Reason, select, stage_indices};
+use crate::record::{self, Outcome, RunSummary, StageResult};
+use crate::spec::Pipeline;
+use crate::stage::{ErrorClass, Registry, StageError};
+use crate::state::{PipelineState, StageRecord};
+use crate::worker::{Assignment, WorkResult, WorkerEnv, work};
+use crate::workspace::Workspace;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Most stages running at once.
+    pub jobs: usize,
+    /// Intra-op threads per stage unless the stage says otherwise.
+    pub threads: usize,
+    /// Most intra-op threads in use at once (normally the number of cores).
+    pub budget: usize,
+    /// Run only these stages and what they need (all when empty).
+    pub targets: Vec<String>,
+    /// Run these even if cached.
+    pub force: Vec<String>,
+    /// Whether CUDA is usable.
+    pub cuda_available: bool,
+}
+
+/// How often a waiting scheduler checks for cancellation.
+const POLL: Duration = Duration::from_millis(100);
+/// How often one stage's producer may be recomputed because of damaged objects.
+const MAX_RECOMPUTE: u32 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    NotSelected,
+    Waiting,
+    Ready,
+    Running,
+    Done,
+    Failed,
+}
+
+struct Ready {
+    index: usize,
+    key: StageKey,
+    material: KeyMaterial,
+    reasons: Vec<Reason>,
+    threads: usize,
+}
+
+struct Finished {
+    index: usize,
+    key: StageKey,
+    material: KeyMaterial,
+    seconds: f64,
+    result: WorkResult,
+}
+
+/// The mutable state of one run, owned by the scheduler's thread.
+struct Scheduler<'a> {
+    planner: Planner<'a>,
+    opts: &'a RunOptions,
+    observer: &'a dyn Observer,
+    status: Vec<Status>,
+    outputs: Vec<Option<ContentDigest>>,
+    manifests: Vec<Option<Manifest>>,
+    outcomes: Vec<Option<Outcome>>,
+    keys: Vec<Option<StageKey>>,
+    updates: BTreeMap<String, StageRecord>,
+    recomputed: Vec<u32>,
+    ready: VecDeque<Ready>,
+    running: usize,
+    running_threads: usize,
+}
+
+/// Runs a pipeline and records the run; failed stages are in the summary, not an error.
+pub fn run(
+    workspace: &Workspace,
+    pipeline: &Pipeline,
+    registry: &Registry,
+    executor: &dyn Executor,
+    opts: &RunOptions,
+    observer: &dyn Observer,
+    cancel: &AtomicBool,
+) -> Result<RunSummary, EngineError> {
+    let started = Instant::now();
+    let started_unix = record::now_unix();
+    let selected = select(pipeline, &opts.targets).map_err(EngineError::Selection)?;
+    let mut forced = BTreeSet::new();
+    for name in &opts.force {
+        forced.extend(stage_indices(pipeline, name).map_err(EngineError::Selection)?);
+    }
+    let hasher = FileHasher::load(workspace.file_hashes());
+    let state = PipelineState::load(&workspace.state_file(&pipeline.name));
+    let planner = Planner {
+        workspace,
+        pipeline,
+        registry,
+        state,
+        hasher: &hasher,
+        cuda_available: opts.cuda_available,
+        forced,
+    };
+    let n = pipeline.stages.len();
+    let mut sched = Scheduler {
+        planner,
+        opts,
+        observer,
+        status: selected
+            .iter()
+            .map(|&s| {
+                if s {
+                    Status::Waiting
+                } else {
+                    Status::NotSelected
+                }
+            })
+            .collect(),
+        outputs: vec![None; n],
+        manifests: vec![None; n],
+        outcomes: vec![None; n],
+        keys: vec![None; n],
+        updates: BTreeMap::new(),
+        recomputed: vec![0; n],
+        ready: VecDeque::new(),
+        running: 0,
+        running_threads: 0,
+    };
+    observer.event(RunEvent::Started {
+        stages: selected.iter().filter(|&&s| s).count(),
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .thread_name(|i| format!("stage-worker-{i}"))
+        .build()
+        .map_err(|e| EngineError::Environment {
+            action: "start worker threads".into(),
+            source: std::io::Error::other(e),
+        })?;
+    let env = WorkerEnv {
+        workspace,
+        pipeline,
+        executor,
+        observer,
+        cancel,
+    };
+    let (tx, rx) = mpsc::channel::<Finished>();
+    pool.in_place_scope(|scope| {
+        loop {
+            sched.decide_ready_stages(workspace, pipeline, cancel);
+            while let Some(job) = sched.next_dispatch(cancel) {
+                sched.running += 1;
+                sched.running_threads += job.threads;
+                sched.status[job.index] = Status::Running;
+                let assignment = sched.assignment(&job, registry);
+                observer.event(RunEvent::Running {
+                    stage: &pipeline.stages[job.index].name,
+                    threads: job.threads,
+                    reasons: &job.reasons,
+                });
+                let tx = tx.clone();
+                let env = &env;
+                scope.spawn(move |_| {
+                    let t0 = Instant::now();
+                    let result = work(env, &assignment);
+                    let _ = tx.send(Finished {
+                        index: job.index,
+                        key: job.key,
+                        material: job.material,
+                        seconds: t0.elapsed().as_secs_f64(),
+                        result,
+                    });
+                });
+            }
+            // Every stage whose inputs are finished has been decided above, so with nothing
+            // running and nothing ready, nothing is left (or the run is stopping).
+            if sched.running == 0 && (sched.ready.is_empty() || cancel.load(Ordering::Relaxed)) {
+                break;
+            }
+            match rx.recv_timeout(POLL) {
+                Ok(done) => sched.finish(done),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    });
+    sched.skip_remaining(cancel.load(Ordering::Relaxed));
+    hasher.save();
+    if let Err(e) = PipelineState::merge_into(&workspace.state_file(&pipeline.name), &sched.updates)
+    {
+        tracing::warn!(error = %e, "could not write the pipeline state (only explanations are affected)");
+    }
+    let results = (0..n)
+        .filter_map(|i| {
+            let outcome = sched.outcomes[i].take()?;
+            Some(StageResult {
+                name: pipeline.stages[i].name.clone(),
+                key: sched.keys[i],
+                outcome,
+            })
+        })
+        .collect();
+    let summary = RunSummary {
+        pipeline: pipeline.name.clone(),
+        file: pipeline.file.clone(),
+        overrides: pipeline.overrides.clone(),
+        targets: opts.targets.clone(),
+        forced: opts.force.clone(),
+        jobs: opts.jobs,
+        threads: opts.threads,
+        started_unix,
+        seconds: started.elapsed().as_secs_f64(),
+        cancelled: cancel.load(Ordering::Relaxed),
+        results,
+    };
+    if let Err(e) = record::write(&workspace.runs_dir(&pipeline.name), &summary) {
+        tracing::warn!(error = %e, "could not write the run record");
+    }
+    Ok(summary)
+}
+
+impl Scheduler<'_> {
+    /// Decides every waiting stage whose inputs are all done, in pipeline order (so a chain
+    /// of cached stages resolves in one pass), and skips those whose inputs failed.
+    fn decide_ready_stages(
+        &mut self,
+        workspace: &Workspace,
+        pipeline: &Pipeline,
+        cancel: &AtomicBool,
+    ) {
+        for i in 0..self.status.len() {
+            if self.status[i] != Status::Waiting {
+                continue;
+            }
+            let upstream: Vec<usize> = pipeline.stages[i]
+                .inputs
+                .values()
+                .flatten()
+                .copied()
+                .collect();
+            if let Some(&bad) = upstream.iter().find(|&&u| self.status[u] == Status::Failed) {
+                let because = format!("input {} failed", pipeline.stages[bad].name);
+                self.fail_skipped(i, because);
+                continue;
+            }
+            if cancel.load(Ordering::Relaxed)
+                || !upstream.iter().all(|&u| self.status[u] == Status::Done)
+            {
+                continue;
+            }
+            let decision = self.planner.decide(i, &self.outputs);
+            match decision {
+                Ok(Decision::Cached {
+                    key,
+                    material,
+                    manifest,
+                }) => {
+                    self.complete_cached(workspace, pipeline, i, key, material, manifest, false);
+                }
+                Ok(Decision::Run {
+                    key,
+                    material,
+                    reasons,
+                }) => {
+                    let threads = pipeline.stages[i]
+                        .threads
+                        .unwrap_or(self.opts.threads)
+                        .max(1);
+                    self.keys[i] = Some(key);
+                    self.status[i] = Status::Ready;
+                    self.ready.push_back(Ready {
+                        index: i,
+                        key,
+                        material,
+                        reasons,
+                        threads,
+                    });
+                }
+                Ok(Decision::Impossible { message }) => {
+                    self.fail(i, StageError::environment(message), 0.0);
+                }
+                Ok(Decision::Pending { .. }) => {
+                    self.fail(
+                        i,
+                        StageError::bug("inputs finished but the key is unknown"),
+                        0.0,
+                    );
+                }
+                Err(e) => {
+                    self.fail(
+                        i,
+                        StageError::environment("cannot read the store").caused_by(&e),
+                        0.0,
+                    );
+                }
+            }
+        }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; the pieces are distinct facts"
+    )]
+    fn complete_cached(
+        &mut self,
+        workspace: &Workspace,
+        pipeline: &Pipeline,
+        i: usize,
+        key: StageKey,
+        material: KeyMaterial,
+        manifest: Manifest,
+        by_other_run: bool,
+    ) {
+        let stage = &pipeline.stages[i];
+        let previous = self.planner.state.stages.get(&stage.name);
+        match crate::outputs::ensure(
+            workspace, pipeline, stage, &key, &material, &manifest, previous,
+        ) {
+            Ok(stamps) => {
+                self.observer.event(RunEvent::Cached {
+                    stage: &stage.name,
+                    by_other_run,
+                });
+                let mut record = Planner::record(key, material, &manifest);
+                record.stamps = stamps;
+                self.remember(i, key, record, manifest);
+                self.outcomes[i] = Some(Outcome::Cached);
+            }
+            Err(e) => {
+                let error = StageError::environment("cannot copy cached outputs into outputs/")
+                    .caused_by(&e);
+                self.fail(i, error, 0.0);
+            }
+        }
+    }
+
+    fn remember(&mut self, i: usize, key: StageKey, record: StageRecord, manifest: Manifest) {
+        let name = self.planner.pipeline.stages[i].name.clone();
+        if self.planner.state.stages.get(&name) != Some(&record) {
+            self.updates.insert(name, record);
+        }
+        self.keys[i] = Some(key);
+        self.outputs[i] = Some(manifest.tree_digest());
+        self.manifests[i] = Some(manifest);
+        self.status[i] = Status::Done;
+    }
+
+    /// The next ready stage that fits the budget, unless the run is stopping.
+    fn next_dispatch(&mut self, cancel: &AtomicBool) -> Option<Ready> {
+        if cancel.load(Ordering::Relaxed) || self.running >= self.opts.jobs.max(1) {
+            return None;
+        }
+        let front = self.ready.front()?;
+        let fits =
+            self.running == 0 || self.running_threads + front.threads <= self.opts.budget.max(1);
+        if fits { self.ready.pop_front() } else { None }
+    }
+
+    fn assignment(&self, job: &Ready, registry: &Registry) -> Assignment {
+        let stage = &self.planner.pipeline.stages[job.index];
+        let upstream = stage
+            .inputs
+            .values()
+            .flatten()
+            .filter_map(|&u| self.manifests[u].clone().map(|m| (u, m)))
+            .collect();
+        Assignment {
+            index: job.index,
+            key: job.key,
+            material: job.material.clone(),
+            threads: job.threads,
+            upstream,
+            previous: self.planner.state.stages.get(&stage.name).cloned(),
+            in_process: registry.get(&stage.kind).is_some_and(|k| k.in_process()),
+            forced: job.reasons.contains(&Reason::Forced),
+        }
+    }
+
+    fn finish(&mut self, done: Finished) {
+        self.running -= 1;
+        let threads = self.planner.pipeline.stages[done.index]
+            .threads
+            .unwrap_or(self.opts.threads)
+            .max(1);
+        self.running_threads = self.running_threads.saturating_sub(threads);
+        let i = done.index;
+        let name = self.planner.pipeline.stages[i].name.clone();
+        match done.result {
+            WorkResult::Ran { manifest, stamps } => {
+                self.observer.event(RunEvent::Finished {
+                    stage: &name,
+                    seconds: done.seconds,
+                });
+                let mut record = Planner::record(done.key, done.material, &manifest);
+                record.stamps = stamps;
+                self.remember(i, done.key, record, manifest);
+                self.outcomes[i] = Some(Outcome::Ran {
+                    seconds: done.seconds,
+                });
+            }
+            WorkResult::CachedByOther { manifest, stamps } => {
+                self.observer.event(RunEvent::Cached {
+                    stage: &name,
+                    by_other_run: true,
+                });
+                let mut record = Planner::record(done.key, done.material, &manifest);
+                record.stamps = stamps;
+                self.remember(i, done.key, record, manifest);
+                self.outcomes[i] = Some(Outcome::Cached);
+            }
+            WorkResult::InputsDamaged(upstream) => self.recompute(i, &upstream),
+            WorkResult::Failed(error) => self.fail(i, error, done.seconds),
+        }
+    }
+
+    /// Sends the producers of damaged inputs back to be decided again (their manifests are
+    /// gone, so they run), and the reader back to waiting for them.
+    fn recompute(&mut self, i: usize, upstream: &[usize]) {
+        for &u in upstream {
+            self.recomputed[u] += 1;
+            let name = self.planner.pipeline.stages[u].name.clone();
+            if self.recomputed[u] > MAX_RECOMPUTE {
+                let error = StageError::environment(format!(
+                    "outputs of {name} were damaged in the store {MAX_RECOMPUTE} times; check the disk"
+                ));
+                self.fail(i, error, 0.0);
+                return;
+            }
+            self.observer.event(RunEvent::Recomputing { stage: &name });
+            self.status[u] = Status::Waiting;
+            self.outputs[u] = None;
+            self.manifests[u] = None;
+            self.outcomes[u] = None;
+        }
+        self.status[i] = Status::Waiting;
+    }
+
+    fn fail(&mut self, i: usize, error: StageError, seconds: f64) {
+        let name = self.planner.pipeline.stages[i].name.clone();
+        self.observer.event(RunEvent::Failed {
+            stage: &name,
+            error: &error,
+        });
+        self.status[i] = Status::Failed;
+        let outcome = if error.class == ErrorClass::Cancelled {
+            Outcome::Skipped {
+                because: "the run was stopped".into(),
+            }
+        } else {
+            Outcome::Failed { error, seconds }
+        };
+        self.outcomes[i] = Some(outcome);
+    }
+
+    fn fail_skipped(&mut self, i: usize, because: String) {
+        let name = self.planner.pipeline.stages[i].name.clone();
+        self.observer.event(RunEvent::Skipped {
+            stage: &name,
+            because: &because,
+        });
+        self.status[i] = Status::Failed;
+        self.outcomes[i] = Some(Outcome::Skipped { because });
+    }
+
+    fn skip_remaining(&mut self, cancelled: bool) {
+        let because = if cancelled {
+            "the run was stopped"
+        } else {
+            "not reached"
+        };
+        for i in 0..self.status.len() {
+            if matches!(self.status[i], Status::Waiting | Status::Ready) {
+                self.fail_skipped(i, because.to_owned());
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Running one stage on a worker thread: take its key's lock, lay out its inputs, hand the job
+//! to the executor, and commit and materialize what it wrote.
+//!
+//! The lock makes a key's computation exclusive across processes: a second run that reaches
+//! the same key waits (saying for whom) and then finds the outputs committed. Inputs are
+//! re-hashed before use, so a damaged object is never fed to a stage; the scheduler then has
+//! its producer run again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pipeline_cache::lock::{LockGuard, TryLock};
+use pipeline_cache::materialize::Stamps;
+use pipeline_cache::{Manifest, StageKey, StoreError};
+
+use crate::events::{Observer, RunEvent};
+use crate::job::{Executor, StageJob};
+use crate::key::KeyMaterial;
+use crate::spec::Pipeline;
+use crate::stage::{ErrorClass, EventSink, StageError, StageEvent, StageInputs, UpstreamOutput};
+use crate::state::StageRecord;
+use crate::workspace::Workspace;
+
+/// What the scheduler hands a worker.
+pub struct Assignment {
+    /// The stage index.
+    pub index: usize,
+    /// Its key.
+    pub key: StageKey,
+    /// What the key covers.
+    pub material: KeyMaterial,
+    /// Intra-op threads.
+    pub threads: usize,
+    /// Manifests of its upstream stages, by index.
+    pub upstream: BTreeMap<usize, Manifest>,
+    /// The last successful record of the stage, if any.
+    pub previous: Option<StageRecord>,
+    /// Whether the kind runs in the engine's process.
+    pub in_process: bool,
+    /// Run even if the key is committed meanwhile (the user forced it).
+    pub forced: bool,
+}
+
+/// How a worker's stage ended.
+pub enum WorkResult {
+    /// It ran and its outputs are committed and materialized.
+    Ran {
+        /// The outputs.
+        manifest: Manifest,
+        /// Stamps of the output folder.
+        stamps: Stamps,
+    },
+    /// Another run committed the key while this one waited for the lock.
+    CachedByOther {
+        /// The outputs.
+        manifest: Manifest,
+        /// Stamps of the output folder.
+        stamps: Stamps,
+    },
+    /// Objects of these upstream stages were damaged; they were forgotten and must run again.
+    InputsDamaged(Vec<usize>),
+    /// It failed.
+    Failed(StageError),
+}
+
+/// Forwards stage events to the run's observer.
+struct Forward<'a> {
+    observer: &'a dyn Observer,
+}
+
+impl EventSink for Forward<'_> {
+    fn emit(&self, stage: &str, event: StageEvent) {
+        self.observer.event(RunEvent::Progress {
+            stage,
+            event: &event,
+        });
+    }
+}
+
+/// Everything a worker borrows from the run.
+pub struct WorkerEnv<'a> {
+    /// The workspace.
+    pub workspace: &'a Workspace,
+    /// The pipeline.
+    pub pipeline: &'a Pipeline,
+    /// Where jobs run.
+    pub executor: &'a dyn Executor,
+    /// Who hears about it.
+    pub observer: &'a dyn Observer,
+    /// Set to stop.
+    pub cancel: &'a AtomicBool,
+}
+
+/// Runs one stage to a [`WorkResult`].
+pub fn work(env: &WorkerEnv<'_>, a: &Assignment) -> WorkResult {
+    match work_inner(env, a) {
+        Ok(result) => result,
+        Err(e) => {
+            let class = if e.is_unwritable() {
+                ErrorClass::Environment
+            } else {
+                ErrorClass::Bug
+            };
+            let message = if e.is_unwritable() {
+                "the store cannot be written (disk full or read-only?); nothing was cached"
+            } else {
+                "the store failed"
+            };
+            WorkResult::Failed(StageError::new(class, message).caused_by(&e))
+        }
+    }
+}
+
+fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreError> {
+    let stage = &env.pipeline.stages[a.index];
+    let store = env.workspace.store();
+    let Some(_guard) = acquire(env, &stage.name, &a.key)? else {
+        return Ok(WorkResult::Failed(StageError::new(
+            ErrorClass::Cancelled,
+            "stopped while waiting",
+        )));
+    };
+    if let Some(manifest) = store.manifest(&a.key)?.filter(|_| !a.forced)
+        && store.check_present(&manifest).is_ok()
+    {
+        let stamps = crate::outputs::ensure(
+            env.workspace,
+            env.pipeline,
+            stage,
+            &a.key,
+            &a.material,
+            &manifest,
+            a.previous.as_ref(),
+        )?;
+        return Ok(WorkResult::CachedByOther { manifest, stamps });
+    }
+    let staging = store.staging(&sanitize(&stage.name))?;
+    let damaged = check_inputs(env, a)?;
+    if !damaged.is_empty() {
+        return Ok(WorkResult::InputsDamaged(damaged));
+    }
+    let inputs = input_views(env, a, staging.path())?;
+    let out_dir = staging.path().join("out");
+    std::fs::create_dir_all(&out_dir).map_err(|e| StoreError::io("create", &out_dir, e))?;
+    let resume_dir = store.layout().resume(&a.key);
+    std::fs::create_dir_all(&resume_dir).map_err(|e| StoreError::io("create", &resume_dir, e))?;
+    let job = StageJob {
+        pipeline: env.pipeline.name.clone(),
+        stage: stage.name.clone(),
+        kind: stage.kind.clone(),
+        params: stage.params.clone(),
+        inputs,
+        out_dir: out_dir.clone(),
+        resume_dir: resume_dir.clone(),
+        workspace: env.workspace.root().to_path_buf(),
+        seed: stage.seed,
+        threads: a.threads,
+        device: a.material.device,
+    };
+    let started = Instant::now();
+    let sink = Forward {
+        observer: env.observer,
+    };
+    if let Err(e) = env.executor.execute(&job, a.in_process, &sink, env.cancel) {
+        return Ok(WorkResult::Failed(e));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let info = BTreeMap::from([
+        ("kind".to_owned(), serde_json::json!(stage.kind)),
+        ("stage".to_owned(), serde_json::json!(stage.name)),
+        ("pipeline".to_owned(), serde_json::json!(env.pipeline.name)),
+        ("seconds".to_owned(), serde_json::json!(seconds)),
+        ("threads".to_owned(), serde_json::json!(a.threads)),
+    ]);
+    let manifest = store.commit(&a.key, &out_dir, info)?;
+    let _ = pipeline_cache::store::remove_tree(&resume_dir);
+    let stamps = crate::outputs::ensure(
+        env.workspace,
+        env.pipeline,
+        stage,
+        &a.key,
+        &a.material,
+        &manifest,
+        None,
+    )?;
+    Ok(WorkResult::Ran { manifest, stamps })
+}
+
+/// Takes the key's lock, waiting (and saying so) while another process holds it; `None` if
+/// the run is stopped meanwhile.
+fn acquire(
+    env: &WorkerEnv<'_>,
+    stage: &str,
+    key: &StageKey,
+) -> Result<Option<LockGuard>, StoreError> {
+    let store = env.workspace.store();
+    let mut announced = false;
+    loop {
+        match store.try_lock(key, stage)? {
+            TryLock::Acquired(guard) => {
+                if let Some(holder) = &guard.taken_over {
+                    env.observer.event(RunEvent::TookOver { stage, holder });
+                }
+                return Ok(Some(guard));
+            }
+            TryLock::Busy(holder) => {
+                if !announced {
+                    env.observer.event(RunEvent::Waiting {
+                        stage,
+                        holder: holder.as_ref(),
+                    });
+                    announced = true;
+                }
+                if env.cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Re-hashes every input object; damaged ones are moved aside and their stages forgotten.
+fn check_inputs(env: &WorkerEnv<'_>, a: &Assignment) -> Result<Vec<usize>, StoreError> {
+    let store = env.workspace.store();
+    let mut damaged = Vec::new();
+    for (&u, manifest) in &a.upstream {
+        for entry in manifest.files.values() {
+            match store.verify_entry(entry) {
+                Ok(()) => {}
+                Err(StoreError::Damaged { path, .. } | StoreError::Missing { path }) => {
+                    tracing::warn!(object = %path.display(), "damaged input object; recomputing");
+                    store.quarantine(&path)?;
+                    store.forget(&manifest.key)?;
+                    damaged.push(u);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(damaged)
+}
+
+fn input_views(
+    env: &WorkerEnv<'_>,
+    a: &Assignment,
+    staging: &std::path::Path,
+) -> Result<StageInputs, StoreError> {
+    let stage = &env.pipeline.stages[a.index];
+    let mut slots = BTreeMap::new();
+    for (slot, upstream) in &stage.inputs {
+        let mut list = Vec::with_capacity(upstream.len());
+        for (n, u) in upstream.iter().enumerate() {
+            let dir = staging.join("inputs").join(slot).join(n.to_string());
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+            if let Some(manifest) = a.upstream.get(u) {
+                env.workspace.store().input_view(manifest, &dir)?;
+            }
+            let up = &env.pipeline.stages[*u];
+            list.push(UpstreamOutput {
+                stage: up.name.clone(),
+                matrix: up.matrix.iter().cloned().collect(),
+                dir,
+            });
+        }
+        slots.insert(slot.clone(), list);
+    }
+    Ok(StageInputs { slots })
+}
+
+/// A stage name as a file name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

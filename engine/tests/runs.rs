@@ -1,0 +1,298 @@
+//! Running pipelines of trivial stages: incremental reruns, early cut-off, parallelism,
+//! failures, forcing and selecting stages, and the output folders.
+
+mod common;
+
+use std::fs;
+use std::sync::atomic::AtomicBool;
+
+use common::{lines, options, parse, ran, registry, run_text};
+use pipeline_engine::Workspace;
+use pipeline_engine::events::Quiet;
+use pipeline_engine::filehash::FileHasher;
+use pipeline_engine::job::InProcess;
+use pipeline_engine::plan::{Decision, Planner, plan_all};
+use pipeline_engine::record::Outcome;
+use pipeline_engine::run::run;
+use pipeline_engine::state::PipelineState;
+
+fn pipeline(dir: &std::path::Path, a_text: &str, b_text: &str) -> String {
+    let count = dir.join("count.log");
+    format!(
+        "name: demo\nstages:\n  a:\n    kind: write\n    params: {{text: {a_text}, count_file: '{c}'}}\n  b:\n    kind: write\n    params: {{text: {b_text}, count_file: '{c}'}}\n  len_a:\n    kind: length\n    inputs: {{data: a}}\n    params: {{count_file: '{c}'}}\n  all:\n    kind: join\n    inputs: {{parts: [len_a, b]}}\n    params: {{count_file: '{c}'}}\n",
+        c = count.display()
+    )
+}
+
+fn plan_lines(dir: &std::path::Path, text: &str) -> Vec<String> {
+    let p = parse(text, &[]).unwrap();
+    let ws = Workspace::open(dir, None).unwrap();
+    let registry = registry();
+    let hasher = FileHasher::load(ws.file_hashes());
+    let planner = Planner {
+        workspace: &ws,
+        pipeline: &p,
+        registry: &registry,
+        state: PipelineState::load(&ws.state_file(&p.name)),
+        hasher: &hasher,
+        cuda_available: false,
+        forced: Default::default(),
+    };
+    let decisions = plan_all(&planner, &vec![true; p.stages.len()]).unwrap();
+    p.stages
+        .iter()
+        .zip(decisions)
+        .map(|(s, d)| match d.unwrap() {
+            Decision::Cached { .. } => format!("{}: cached", s.name),
+            Decision::Run { reasons, .. } | Decision::Pending { reasons } => {
+                let r: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+                format!("{}: {}", s.name, r.join("; "))
+            }
+            Decision::Impossible { message } => format!("{}: {message}", s.name),
+        })
+        .collect()
+}
+
+#[test]
+fn edit_reruns_what_it_touches_and_revert_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    assert!(first.succeeded());
+    assert_eq!(ran(&first), ["a", "all", "b", "len_a"]);
+
+    let again = run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    assert_eq!(
+        ran(&again),
+        Vec::<String>::new(),
+        "a no-op rerun runs nothing"
+    );
+
+    let edited = pipeline(dir.path(), "hello", "moon");
+    let plan = plan_lines(dir.path(), &edited);
+    assert_eq!(plan[1], "b: b.text: \"world\" -> \"moon\"");
+    assert_eq!(plan[0], "a: cached");
+    assert!(plan[3].starts_with("all: waits for b"), "{plan:?}");
+    let second = run_text(dir.path(), &edited, &options());
+    assert_eq!(ran(&second), ["all", "b"]);
+
+    let reverted = run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    assert_eq!(
+        ran(&reverted),
+        Vec::<String>::new(),
+        "the old results are still in the store"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("outputs/demo/all/out.txt")).unwrap(),
+        "len_a=5\nb=world\n"
+    );
+    assert_eq!(
+        lines(&dir.path().join("count.log")).len(),
+        6,
+        "every execution counted once"
+    );
+}
+
+#[test]
+fn an_unchanged_output_leaves_readers_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    // Same length, different text: `a` and `len_a` run, `len_a` writes the same bytes, so
+    // `all` stays cached.
+    let second = run_text(
+        dir.path(),
+        &pipeline(dir.path(), "jelly", "world"),
+        &options(),
+    );
+    assert_eq!(ran(&second), ["a", "len_a"]);
+}
+
+#[test]
+fn independent_stages_overlap_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("times.log");
+    let text = format!(
+        "stages:\n  s1: {{kind: write, params: {{text: a, sleep_ms: 400, log_file: '{l}'}}}}\n  s2: {{kind: write, params: {{text: b, sleep_ms: 400, log_file: '{l}'}}}}\n",
+        l = log.display()
+    );
+    let summary = run_text(dir.path(), &text, &options());
+    assert!(summary.succeeded());
+    let spans: Vec<(f64, f64)> = lines(&log)
+        .iter()
+        .map(|l| {
+            let parts: Vec<f64> = l.split(' ').skip(1).map(|x| x.parse().unwrap()).collect();
+            (parts[0], parts[1])
+        })
+        .collect();
+    assert_eq!(spans.len(), 2);
+    let overlap = spans[0].1.min(spans[1].1) - spans[0].0.max(spans[1].0);
+    assert!(
+        overlap > 0.0,
+        "the two stages ran one after the other: {spans:?}"
+    );
+}
+
+#[test]
+fn with_one_job_stages_do_not_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("times.log");
+    let text = format!(
+        "stages:\n  s1: {{kind: write, params: {{text: a, sleep_ms: 100, log_file: '{l}'}}}}\n  s2: {{kind: write, params: {{text: b, sleep_ms: 100, log_file: '{l}'}}}}\n",
+        l = log.display()
+    );
+    let mut opts = options();
+    opts.jobs = 1;
+    run_text(dir.path(), &text, &opts);
+    let spans: Vec<Vec<f64>> = lines(&log)
+        .iter()
+        .map(|l| l.split(' ').skip(1).map(|x| x.parse().unwrap()).collect())
+        .collect();
+    let overlap = spans[0][1].min(spans[1][1]) - spans[0][0].max(spans[1][0]);
+    assert!(overlap <= 0.0, "{spans:?}");
+}
+
+#[test]
+fn a_failure_skips_its_dependents_and_spares_independent_branches() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "stages:\n  bad: {kind: fail}\n  after: {kind: length, inputs: {data: bad}}\n  fine: {kind: write, params: {text: ok}}\n  later: {kind: length, inputs: {data: fine}}\n";
+    let summary = run_text(dir.path(), text, &options());
+    assert!(!summary.succeeded());
+    assert_eq!(summary.counts(), (2, 0, 1, 1));
+    let outcome = |name: &str| {
+        summary
+            .results
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .outcome
+            .clone()
+    };
+    assert!(matches!(outcome("bad"), Outcome::Failed { .. }));
+    assert!(matches!(outcome("after"), Outcome::Skipped { .. }));
+    assert!(
+        !dir.path().join("outputs/test/bad").exists(),
+        "nothing of a failed stage is materialized"
+    );
+    let staging = fs::read_dir(dir.path().join(".pipeline/store/staging"))
+        .unwrap()
+        .count();
+    assert_eq!(staging, 0, "staging folders are cleaned up");
+}
+
+#[test]
+fn force_reruns_a_stage_and_targets_limit_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    let mut opts = options();
+    opts.force = vec!["a".into()];
+    let forced = run_text(dir.path(), &pipeline(dir.path(), "hello", "world"), &opts);
+    assert_eq!(
+        ran(&forced),
+        ["a"],
+        "same bytes, so nothing downstream runs"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.targets = vec!["len_a".into()];
+    let partial = run_text(dir.path(), &pipeline(dir.path(), "hello", "world"), &opts);
+    assert_eq!(ran(&partial), ["a", "len_a"]);
+}
+
+#[test]
+fn output_folders_are_copies_with_a_stage_record() {
+    let dir = tempfile::tempdir().unwrap();
+    run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    let out = dir.path().join("outputs/demo/a");
+    let info: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("_stage.json")).unwrap()).unwrap();
+    assert_eq!(info["kind"], "write");
+    assert_eq!(info["params"]["text"], "hello");
+    // Deleting an output file by hand is repaired on the next run, without running anything.
+    fs::remove_file(out.join("out.txt")).unwrap();
+    let summary = run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    assert_eq!(ran(&summary), Vec::<String>::new());
+    assert_eq!(fs::read_to_string(out.join("out.txt")).unwrap(), "hello");
+}
+
+#[test]
+fn two_runs_at_once_compute_each_stage_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count.log");
+    let text = format!(
+        "name: race\nstages:\n  slow: {{kind: write, params: {{text: x, sleep_ms: 300, count_file: '{c}'}}}}\n  after: {{kind: length, inputs: {{data: slow}}, params: {{count_file: '{c}'}}}}\n",
+        c = count.display()
+    );
+    let p = parse(&text, &[]).unwrap();
+    let registry = registry();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let ws = Workspace::open(dir.path(), None).unwrap();
+                let executor = InProcess {
+                    registry: &registry,
+                };
+                let summary = run(
+                    &ws,
+                    &p,
+                    &registry,
+                    &executor,
+                    &options(),
+                    &Quiet,
+                    &AtomicBool::new(false),
+                )
+                .unwrap();
+                assert!(summary.succeeded());
+            });
+        }
+    });
+    let mut executed = lines(&count);
+    executed.sort();
+    assert_eq!(executed, ["after", "slow"]);
+}
+
+#[test]
+fn run_records_say_what_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    run_text(
+        dir.path(),
+        &pipeline(dir.path(), "hello", "world"),
+        &options(),
+    );
+    let runs = pipeline_engine::record::read_all(&dir.path().join(".pipeline/runs/demo"));
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].1.counts(), (4, 0, 0, 0));
+    assert_eq!(runs[1].1.counts(), (0, 4, 0, 0));
+}
