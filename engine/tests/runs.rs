@@ -1,6 +1,8 @@
 //! Running pipelines of trivial stages: incremental reruns, early cut-off, parallelism,
 //! failures, forcing and selecting stages, and the output folders.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+
 mod common;
 
 use std::fs;

@@ -95,11 +95,11 @@ pub(crate) fn format_linear(value: f64, step: f64, magnitude: f64) -> String {
 }
 
 /// The label of a tick at exponent `t` on a log axis reaching from `10^lo` to `10^hi`: plain
-/// decimals when the whole axis lies within 0.001 to 99999, scientific notation otherwise, so
+/// decimals when the whole axis lies within 0.0001 to 99999, scientific notation otherwise, so
 /// that one axis never mixes the two.
 pub(crate) fn format_log(t: f64, lo: f64, hi: f64) -> String {
     let value = round_significant(10f64.powf(t));
-    if lo >= -3.0 - 1e-9 && hi < 5.0 { format!("{value}") } else { format!("{value:e}") }
+    if lo >= -4.0 && hi < 5.0 { format!("{value}") } else { format!("{value:e}") }
 }
 
 /// The decimals needed to show multiples of `step` exactly (at most 12).
@@ -165,6 +165,7 @@ mod tests {
         assert_eq!(format_linear(1e-17, 0.1, 1.0), "0");
         assert_eq!(format_linear(300000.0, 100000.0, 1e6), "3e5");
         assert_eq!(format_log(-5.0, -6.0, 0.0), "1e-5");
+        assert_eq!(format_log(-3.0, -3.1, 0.0), "0.001");
         assert_eq!(format_log(3.0, 0.0, 3.2), "1000");
         assert_eq!(format_log(3.0, 0.0, 6.0), "1e3");
         assert_eq!(format_log(2f64.log10() - 3.0, -3.0, 0.0), "0.002");
