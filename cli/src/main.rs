@@ -1,2 +1,49 @@
-//! placeholder
-fn main() {}
+//! The `pipeline` binary: parses the command line and hands each subcommand to its module.
+
+mod args;
+mod commands;
+mod executor;
+mod failure;
+mod logging;
+mod progress;
+mod report;
+mod session;
+mod signals;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use failure::Failure;
+
+fn main() {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    signals::install();
+    let cancel = &signals::CANCEL;
+    let result = match &cli.command {
+        Command::Run(a) => commands::run::execute(&cli, a, cancel),
+        Command::Plan(a) => commands::plan::execute(&cli, a),
+        Command::Validate(a) => commands::validate::execute(a),
+        Command::Kinds(a) => commands::kinds::execute(a),
+        Command::Verify(a) => commands::verify::execute(&cli, a),
+        Command::Completions(a) => {
+            commands::completions::execute(a);
+            Ok(())
+        }
+        Command::ExecStage(a) => std::process::exit(commands::exec_stage::execute(a, cancel)),
+    };
+    if let Err(failure) = result {
+        eprint!("{}", failure.render());
+        std::process::exit(failure.exit_code());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

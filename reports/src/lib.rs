@@ -9,6 +9,7 @@ pub mod plot;
 pub mod table;
 
 pub use plot::{
-    Axis, Chart, Heatmap, Mark, PlotError, Scale, Series, render_chart, render_heatmap, render_panels,
+    Axis, Chart, Heatmap, Mark, PlotError, Scale, Series, render_chart, render_heatmap,
+    render_panels,
 };
 pub use table::{ColumnData, Table, TableError, read_metadata};

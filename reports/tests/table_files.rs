@@ -14,11 +14,17 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 fn metrics() -> Table {
     let mut table = Table::new();
     table
-        .push("run", ColumnData::Str(vec!["deep".into(), "deep".into(), "shallow ü".into()]))
+        .push(
+            "run",
+            ColumnData::Str(vec!["deep".into(), "deep".into(), "shallow ü".into()]),
+        )
         .push("epoch", ColumnData::I64(vec![0, 1, i64::MAX]))
-        .push("loss", ColumnData::F64(vec![Some(0.5), None, Some(-1e-300)]))
+        .push(
+            "loss",
+            ColumnData::F64(vec![Some(0.5), None, Some(-1e-300)]),
+        )
         .push("converged", ColumnData::Bool(vec![false, true, false]))
-        .push_constant_f64("lr", Some(1e-3));
+        .push_constant_f64("lr", 1e-3);
     table
 }
 
@@ -38,7 +44,10 @@ fn every_column_type_round_trips_with_nulls() -> TestResult {
     table.write_parquet(&path, &metadata())?;
     let back = Table::read_parquet(&path)?;
     assert_eq!(back, table);
-    assert_eq!(back.names(), vec!["run", "epoch", "loss", "converged", "lr"]);
+    assert_eq!(
+        back.names(),
+        vec!["run", "epoch", "loss", "converged", "lr"]
+    );
     assert_eq!(back.source(), Some(path.as_path()));
     Ok(())
 }
@@ -79,11 +88,20 @@ fn nan_is_rejected_naming_column_and_row() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("t.parquet");
     let mut table = metrics();
-    table.push("accuracy", ColumnData::F64(vec![Some(0.1), Some(f64::NAN), Some(f64::INFINITY)]));
-    let err = table.write_parquet(&path, &[]).err().ok_or("NaN accepted")?;
+    table.push(
+        "accuracy",
+        ColumnData::F64(vec![Some(0.1), Some(f64::NAN), Some(f64::INFINITY)]),
+    );
+    let err = table
+        .write_parquet(&path, &[])
+        .err()
+        .ok_or("NaN accepted")?;
     assert!(matches!(&err, TableError::NonFinite { column, row: 1, .. } if column == "accuracy"));
     let message = err.to_string();
-    assert!(message.contains("t.parquet") && message.contains("`accuracy`"), "{message}");
+    assert!(
+        message.contains("t.parquet") && message.contains("`accuracy`"),
+        "{message}"
+    );
     assert!(!path.exists(), "no file is written on error");
     Ok(())
 }
@@ -94,7 +112,10 @@ fn length_mismatch_is_rejected_naming_column() -> TestResult {
     let path = dir.path().join("t.parquet");
     let mut table = metrics();
     table.push("step", ColumnData::I64(vec![1, 2]));
-    let err = table.write_parquet(&path, &[]).err().ok_or("mismatch accepted")?;
+    let err = table
+        .write_parquet(&path, &[])
+        .err()
+        .ok_or("mismatch accepted")?;
     assert_eq!(err.path(), Some(path.as_path()));
     assert!(
         matches!(&err, TableError::LengthMismatch { column, len: 2, expected: 3, .. } if column == "step"),
@@ -114,8 +135,10 @@ fn reserved_metadata_key_is_rejected() -> TestResult {
 }
 
 fn write_plain(path: &Path, columns: Vec<(&str, ArrayRef)>) -> TestResult {
-    let fields: Vec<Field> =
-        columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
     let arrays = columns.into_iter().map(|(_, a)| a).collect();
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
     let mut writer = ArrowWriter::try_new(File::create(path)?, batch.schema(), None)?;
@@ -130,9 +153,14 @@ fn unsupported_column_type_names_file_and_column() -> TestResult {
     let path = dir.path().join("dates.parquet");
     let dates: ArrayRef = Arc::new(Date32Array::from(vec![1, 2]));
     write_plain(&path, vec![("day", dates)])?;
-    let err = Table::read_parquet(&path).err().ok_or("date column accepted")?;
+    let err = Table::read_parquet(&path)
+        .err()
+        .ok_or("date column accepted")?;
     let message = err.to_string();
-    assert!(message.contains("dates.parquet") && message.contains("`day`"), "{message}");
+    assert!(
+        message.contains("dates.parquet") && message.contains("`day`"),
+        "{message}"
+    );
     assert!(message.contains("Date32"), "{message}");
     Ok(())
 }
@@ -148,7 +176,10 @@ fn plain_narrow_integers_widen_and_nulls_in_strings_are_errors() -> TestResult {
     let names: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
     write_plain(&path, vec![("run", names)])?;
     let err = Table::read_parquet(&path).err().ok_or("null accepted")?;
-    assert!(matches!(&err, TableError::UnexpectedNull { row: 1, .. }), "{err}");
+    assert!(
+        matches!(&err, TableError::UnexpectedNull { row: 1, .. }),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -168,7 +199,10 @@ fn errors_of_a_read_table_name_its_file() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("m.parquet");
     metrics().write_parquet(&path, &[])?;
-    let err = Table::read_parquet(&path)?.i64s("loss").err().ok_or("wrong type accepted")?;
+    let err = Table::read_parquet(&path)?
+        .i64s("loss")
+        .err()
+        .ok_or("wrong type accepted")?;
     assert!(err.to_string().contains("m.parquet"), "{err}");
     let schema_type = DataType::Float64.to_string();
     assert!(err.to_string().contains(&schema_type), "{err}");
@@ -182,7 +216,10 @@ fn large_table_is_one_row_group() -> TestResult {
     let n = 200_000;
     let mut table = Table::new();
     table.push("step", ColumnData::I64((0..n).collect()));
-    table.push("loss", ColumnData::F64((0..n).map(|i| Some(1.0 / (i as f64 + 1.0))).collect()));
+    table.push(
+        "loss",
+        ColumnData::F64((0..n).map(|i| Some(1.0 / (i as f64 + 1.0))).collect()),
+    );
     table.write_parquet(&path, &[])?;
     let reader = parquet::file::reader::SerializedFileReader::new(File::open(&path)?)?;
     use parquet::file::reader::FileReader;

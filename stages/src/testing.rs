@@ -54,3 +54,11 @@ pub(crate) fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     assert!(std::fs::write(&path, data).is_ok(), "cannot write {}", path.display());
     path
 }
+
+/// Serializes tests that use libtorch's global generator (initialisation, dropout, training):
+/// the test harness runs tests on parallel threads, and a draw by one test between another's
+/// seeding and drawing would break the other's reproducibility.
+pub(crate) fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

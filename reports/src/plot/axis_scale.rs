@@ -6,14 +6,15 @@
 
 use std::ops::Range;
 
-use plotters::coord::ranged1d::{
-    KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter,
-};
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 
 use super::ticks::{format_linear, format_log, linear_ticks, log_ticks, nice_step};
 
 /// The number of labelled ticks asked for on each axis.
 pub(crate) const LABELS: usize = 8;
+
+/// The most light grid lines on a linear axis (or a log axis spanning less than a decade).
+const LIGHT_LINES: usize = LABELS * 4;
 
 /// An axis range in transformed space (`lo < hi`, both finite) and whether it is logarithmic.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,7 +63,11 @@ impl Ranged for AxisScale {
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
         // Clamped so that a stray value far outside the range cannot overflow the pixel type.
         let fraction = self.fraction(*value);
-        let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(-2.0, 3.0) };
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(-2.0, 3.0)
+        };
         let pixel = f64::from(limit.0) + fraction * f64::from(limit.1 - limit.0);
         pixel.round() as i32
     }
@@ -70,10 +75,14 @@ impl Ranged for AxisScale {
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
         let light = hint.weight().allow_light_points();
         let max = hint.max_num_points();
-        match (self.log, light) {
-            (true, _) => log_ticks(self.lo, self.hi, max.min(if light { 60 } else { LABELS }), light),
-            (false, false) => linear_ticks(self.lo, self.hi, max.min(LABELS)),
-            (false, true) => linear_ticks(self.lo, self.hi, max.min(LABELS * 5)),
+        // Light grid lines: about four per labelled tick, or the 2..9 minor ticks of a decade.
+        let linear_max = if light { LIGHT_LINES } else { LABELS };
+        match self.log {
+            true if self.hi - self.lo >= 1.0 && light => {
+                log_ticks(self.lo, self.hi, max.min(60), true)
+            }
+            true => log_ticks(self.lo, self.hi, max.min(linear_max), light),
+            false => linear_ticks(self.lo, self.hi, max.min(linear_max)),
         }
     }
 
@@ -120,8 +129,11 @@ mod tests {
     #[test]
     fn log_labels_show_values() -> Result<(), String> {
         let scale = AxisScale::new(-3.0, 1.0, true).ok_or("valid range refused")?;
-        let labels: Vec<String> =
-            scale.key_points(LABELS).iter().map(|t| scale.format_ext(t)).collect();
+        let labels: Vec<String> = scale
+            .key_points(LABELS)
+            .iter()
+            .map(|t| scale.format_ext(t))
+            .collect();
         assert_eq!(labels, ["0.001", "0.01", "0.1", "1", "10"]);
         Ok(())
     }

@@ -76,7 +76,15 @@ fn clip_segment(a: (f64, f64), b: (f64, f64), bounds: Bounds) -> Option<((f64, f
     if enter > leave {
         return None;
     }
-    let at = |t: f64| if t == 0.0 { a } else if t == 1.0 { b } else { (a.0 + t * dx, a.1 + t * dy) };
+    let at = |t: f64| {
+        if t == 0.0 {
+            a
+        } else if t == 1.0 {
+            b
+        } else {
+            (a.0 + t * dx, a.1 + t * dy)
+        }
+    };
     Some((at(enter), at(leave)))
 }
 
@@ -84,7 +92,10 @@ fn clip_segment(a: (f64, f64), b: (f64, f64), bounds: Bounds) -> Option<((f64, f
 mod tests {
     use super::*;
 
-    const UNIT: Bounds = Bounds { x: (0.0, 1.0), y: (0.0, 1.0) };
+    const UNIT: Bounds = Bounds {
+        x: (0.0, 1.0),
+        y: (0.0, 1.0),
+    };
 
     #[test]
     fn inside_line_is_unchanged() {

@@ -16,7 +16,10 @@ use super::axis_scale::{AxisScale, LABELS};
 use super::legend::{legend_corner, legend_split};
 use super::marker::{LegendSample, Marker, SAMPLE_WIDTH};
 use super::prepare::{PreparedChart, PreparedSeries};
-use super::style::{AXIS_LABEL_SIZE, LEGEND_SIZE, LINE_WIDTH, SeriesStyle, TICK_SIZE, TITLE_SIZE};
+use super::spec::Mark;
+use super::style::{
+    AXIS_LABEL_SIZE, LEGEND_SIZE, LINE_WIDTH, SeriesStyle, TICK_MARK, TICK_SIZE, TITLE_SIZE,
+};
 
 /// A plotters error, as text (the backend's error type differs between PNG and SVG).
 #[derive(Debug)]
@@ -80,13 +83,17 @@ fn build<'a, DB: DrawingBackend>(
     Ok(ctx.set_secondary_coord(chart.x.scale, y2))
 }
 
-fn draw_axes<'a, DB: DrawingBackend + 'a>(ctx: &mut Dual<'a, DB>, chart: &PreparedChart) -> Result<(), DrawFailure> {
+fn draw_axes<'a, DB: DrawingBackend + 'a>(
+    ctx: &mut Dual<'a, DB>,
+    chart: &PreparedChart,
+) -> Result<(), DrawFailure> {
     ctx.configure_mesh()
         .x_desc(chart.x.label.as_str())
         .y_desc(chart.y.label.as_str())
         .x_labels(LABELS)
         .y_labels(LABELS)
         .label_style(text(TICK_SIZE))
+        .set_all_tick_mark_size(TICK_MARK)
         .axis_desc_style(text(AXIS_LABEL_SIZE))
         .bold_line_style(GRID_BOLD)
         .light_line_style(GRID_LIGHT)
@@ -96,6 +103,7 @@ fn draw_axes<'a, DB: DrawingBackend + 'a>(ctx: &mut Dual<'a, DB>, chart: &Prepar
             .y_desc(y2.label.as_str())
             .y_labels(LABELS)
             .label_style(text(TICK_SIZE))
+            .set_all_tick_mark_size(TICK_MARK)
             .axis_desc_style(text(AXIS_LABEL_SIZE))
             .draw()?;
     }
@@ -121,34 +129,66 @@ where
     }
 }
 
-fn draw_series<'a, DB: DrawingBackend + 'a>(ctx: &mut Dual<'a, DB>, series: &PreparedSeries) -> Result<(), DrawFailure> {
+fn draw_series<'a, DB: DrawingBackend + 'a>(
+    ctx: &mut Dual<'a, DB>,
+    series: &PreparedSeries,
+) -> Result<(), DrawFailure> {
     let style = SeriesStyle::of(series.style, series.mark);
     let stroke = style.color.stroke_width(LINE_WIDTH);
     let parts = series.lines.iter().cloned();
     if style.dashed {
-        let dashed = parts.map(|p| DashedPathElement::new(p, 9, 6, stroke)).collect();
+        let dashed = parts
+            .map(|p| DashedPathElement::new(p, 9, 6, stroke))
+            .collect();
         draw_on(ctx, series.secondary, dashed)?;
     } else {
-        draw_on(ctx, series.secondary, parts.map(|p| PathElement::new(p, stroke)).collect())?;
+        draw_on(
+            ctx,
+            series.secondary,
+            parts.map(|p| PathElement::new(p, stroke)).collect(),
+        )?;
     }
-    let stride = if series.lines.is_empty() { 1 } else { series.markers.len().div_ceil(MAX_LINE_MARKERS) };
+    let stride = if series.lines.is_empty() {
+        1
+    } else {
+        series.markers.len().div_ceil(MAX_LINE_MARKERS)
+    };
     let markers = series.markers.iter().step_by(stride.max(1));
-    let markers = markers.map(|&at| Marker { at, shape: style.shape, color: style.color }).collect();
+    let markers = markers
+        .map(|&at| Marker {
+            at,
+            shape: style.shape,
+            color: style.color,
+        })
+        .collect();
     draw_on(ctx, series.secondary, markers)?;
     Ok(())
 }
 
-fn draw_legend<'a, DB: DrawingBackend + 'a>(ctx: &mut Dual<'a, DB>, chart: &PreparedChart) -> Result<(), DrawFailure> {
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    ctx: &mut Dual<'a, DB>,
+    chart: &PreparedChart,
+) -> Result<(), DrawFailure> {
     let (shown, rest) = legend_split(chart.series.len());
     for series in &chart.series[..shown] {
         let style = Some(SeriesStyle::of(series.style, series.mark));
-        let line = !series.lines.is_empty() || series.mark != super::spec::Mark::Points;
-        let marker = series.mark == super::spec::Mark::Points
-            || series.mark == super::spec::Mark::LineAndPoints;
-        legend_entry(ctx, &series.label, style, line, marker)?;
+        let line = series.mark != Mark::Points;
+        let marker = matches!(series.mark, Mark::Points | Mark::LineAndPoints);
+        if series.lines.is_empty() && series.markers.is_empty() {
+            let label = format!("{} (nothing to draw)", series.label);
+            legend_entry(ctx, &label, style, line, marker)?;
+        } else {
+            legend_entry(ctx, &series.label, style, line, marker)?;
+        }
     }
     if rest > 0 {
-        legend_entry(ctx, &format!("... and {rest} more series"), None, false, false)?;
+        legend_entry(
+            ctx,
+            &format!("... and {rest} more series"),
+            None,
+            false,
+            false,
+        )?;
     }
     let entries = shown + usize::from(rest > 0);
     ctx.configure_series_labels()
@@ -171,14 +211,23 @@ fn legend_entry<'a, DB: DrawingBackend + 'a>(
     marker: bool,
 ) -> Result<(), DrawFailure> {
     let anno = draw_on(ctx, false, Vec::<Marker>::new())?;
-    anno.label(label).legend(move |at| LegendSample { at, style, line, marker });
+    anno.label(label).legend(move |at| LegendSample {
+        at,
+        style,
+        line,
+        marker,
+    });
     Ok(())
 }
 
-fn draw_no_data<'a, DB: DrawingBackend + 'a>(ctx: &Dual<'a, DB>, chart: &PreparedChart) -> Result<(), DrawFailure> {
+fn draw_no_data<'a, DB: DrawingBackend + 'a>(
+    ctx: &Dual<'a, DB>,
+    chart: &PreparedChart,
+) -> Result<(), DrawFailure> {
     let middle = |s: AxisScale| (s.lo() + s.hi()) / 2.0;
     let at = (middle(chart.x.scale), middle(chart.y.scale));
     let style = text(AXIS_LABEL_SIZE).pos(Pos::new(HPos::Center, VPos::Center));
-    ctx.plotting_area().draw(&Text::new("no data to plot", at, style))?;
+    ctx.plotting_area()
+        .draw(&Text::new("no data to plot", at, style))?;
     Ok(())
 }

@@ -46,7 +46,9 @@ pub(crate) fn panel_grid(n: usize) -> (usize, usize) {
 
 impl Figure for Panels {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), DrawFailure> {
-        let body = area.titled(&self.title, text(TITLE_SIZE + 4))?;
+        let body = area
+            .margin(10, 0, 0, 0)
+            .titled(&self.title, text(TITLE_SIZE + 4))?;
         let cells = body.split_evenly(panel_grid(self.charts.len()));
         for (chart, cell) in self.charts.iter().zip(&cells) {
             draw_chart(cell, chart)?;

@@ -28,6 +28,7 @@ const FAMILIES: [&str; 3] = ["sans-serif", "serif", "monospace"];
 
 /// The font files tried, in order: only the file named by `$PIPELINE_FONT` when it is set and
 /// not empty (a typo there should fail, not silently fall back), else the default locations.
+/// The variable is read when the process draws its first figure; later changes are ignored.
 pub fn font_candidates() -> Vec<PathBuf> {
     candidates_for(std::env::var_os(FONT_ENV))
 }
@@ -88,7 +89,10 @@ mod tests {
     fn env_variable_replaces_the_defaults() {
         let chosen = candidates_for(Some(OsString::from("/fonts/Mine.ttf")));
         assert_eq!(chosen, vec![PathBuf::from("/fonts/Mine.ttf")]);
-        assert_eq!(candidates_for(Some(OsString::new())).len(), DEFAULT_FONTS.len());
+        assert_eq!(
+            candidates_for(Some(OsString::new())).len(),
+            DEFAULT_FONTS.len()
+        );
         assert_eq!(candidates_for(None)[0], PathBuf::from(DEFAULT_FONTS[0]));
     }
 
@@ -103,7 +107,10 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("fake.ttf");
         std::fs::write(&path, b"not a font")?;
-        assert!(matches!(register_file(&path), Err(FontProblem::Unusable(..))));
+        assert!(matches!(
+            register_file(&path),
+            Err(FontProblem::Unusable(..))
+        ));
         Ok(())
     }
 }

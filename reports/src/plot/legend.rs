@@ -1,9 +1,9 @@
 //! Where the legend goes and which entries it shows.
 //!
-//! The legend sits in one of the four corners of the plotting area, on a white box, in the
-//! corner that covers the fewest data points (lines are sampled along their length). It shows
-//! at most [`MAX_LEGEND_ENTRIES`] entries; past that, the first ones and a line counting the
-//! rest, since a 50-entry legend would cover the plot and is unreadable anyway.
+//! The legend sits on a white box in a corner of the plotting area, or the middle of its top or
+//! bottom edge: wherever it covers the fewest data points (lines are sampled along their
+//! length). It shows at most [`MAX_LEGEND_ENTRIES`] entries; past that, the first ones and a
+//! line counting the rest, since a 50-entry legend would cover the plot and is unreadable.
 
 use plotters::chart::SeriesLabelPosition;
 
@@ -17,12 +17,16 @@ fn legend_box(entries: usize) -> (f64, f64) {
     (0.34, (0.045 * entries as f64 + 0.03).min(0.9))
 }
 
-/// The corners in order of preference when they cover equally little data.
-const CORNERS: [SeriesLabelPosition; 4] = [
-    SeriesLabelPosition::UpperRight,
-    SeriesLabelPosition::UpperLeft,
-    SeriesLabelPosition::LowerRight,
-    SeriesLabelPosition::LowerLeft,
+/// The places tried, in order of preference when they cover equally little data: the four
+/// corners, then the middle of the top and bottom edges. Each is `(position, horizontal,
+/// vertical)` with 0 = left/bottom, 1 = middle, 2 = right/top.
+const PLACES: [(SeriesLabelPosition, u8, u8); 6] = [
+    (SeriesLabelPosition::UpperRight, 2, 2),
+    (SeriesLabelPosition::UpperLeft, 0, 2),
+    (SeriesLabelPosition::LowerRight, 2, 0),
+    (SeriesLabelPosition::LowerLeft, 0, 0),
+    (SeriesLabelPosition::UpperMiddle, 1, 2),
+    (SeriesLabelPosition::LowerMiddle, 1, 0),
 ];
 
 /// How many series get their own legend entry, and how many are summed up in a last line.
@@ -34,23 +38,25 @@ pub(crate) fn legend_split(series: usize) -> (usize, usize) {
     }
 }
 
-/// The corner whose legend box would hide the fewest data points.
+/// The place whose legend box would hide the fewest data points.
 pub(crate) fn legend_corner(chart: &PreparedChart, entries: usize) -> SeriesLabelPosition {
     let points = normalized_points(chart);
     let (w, h) = legend_box(entries);
-    let count = |right: bool, top: bool| {
+    let inside = |v: f64, place: u8, size: f64| match place {
+        0 => v <= size,
+        1 => (v - 0.5).abs() <= size / 2.0,
+        _ => v >= 1.0 - size,
+    };
+    let covered = |&(_, across, up): &(SeriesLabelPosition, u8, u8)| {
         points
             .iter()
-            .filter(|(x, y)| {
-                let in_x = if right { *x >= 1.0 - w } else { *x <= w };
-                let in_y = if top { *y >= 1.0 - h } else { *y <= h };
-                in_x && in_y
-            })
+            .filter(|(x, y)| inside(*x, across, w) && inside(*y, up, h))
             .count()
     };
-    let covered = [count(true, true), count(false, true), count(true, false), count(false, false)];
-    let best = (0..CORNERS.len()).min_by_key(|i| covered[*i]).unwrap_or(0);
-    CORNERS[best].clone()
+    let best = PLACES.iter().min_by_key(|place| covered(place));
+    best.map_or(SeriesLabelPosition::UpperRight, |(position, _, _)| {
+        position.clone()
+    })
 }
 
 /// Every marker and points sampled along every line, as fractions of the plotting area.
@@ -94,7 +100,9 @@ mod tests {
     fn legend_avoids_the_data() -> Result<(), String> {
         // A falling curve passes through the upper left and lower right corners, a short line
         // sits in the lower left: the upper right is free.
-        let points = (0..50).map(|i| (f64::from(i), 50.0 - f64::from(i))).collect();
+        let points = (0..50)
+            .map(|i| (f64::from(i), 50.0 - f64::from(i)))
+            .collect();
         let chart = Chart::new("t", Axis::linear("x"), Axis::linear("y"))
             .with_series(Series::line("a", points))
             .with_series(Series::line("b", vec![(0.0, 0.0), (10.0, 1.0)]));

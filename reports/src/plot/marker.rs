@@ -66,7 +66,9 @@ impl<DB: DrawingBackend> Drawable<DB> for LegendSample {
         backend: &mut DB,
         _: (u32, u32),
     ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
-        let (Some((x, y)), Some(style)) = (pos.next(), self.style) else { return Ok(()) };
+        let (Some((x, y)), Some(style)) = (pos.next(), self.style) else {
+            return Ok(());
+        };
         let stroke = style.color.stroke_width(LINE_WIDTH);
         if self.line && style.dashed {
             backend.draw_line((x, y), (x + 8, y), &stroke)?;
@@ -93,7 +95,10 @@ fn draw_marker<DB: DrawingBackend>(
     match shape {
         Shape::Circle => backend.draw_circle((x, y), r.unsigned_abs(), &fill, true),
         Shape::Square => backend.draw_rect((x - r, y - r), (x + r, y + r), &fill, true),
-        Shape::Triangle => backend.fill_polygon([(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)], &fill),
+        Shape::Triangle => backend.fill_polygon(
+            [(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)],
+            &fill,
+        ),
         Shape::Cross => {
             let stroke = color.stroke_width(LINE_WIDTH);
             backend.draw_line((x - r, y - r), (x + r, y + r), &stroke)?;

@@ -17,13 +17,13 @@
 
 mod axis_scale;
 mod clip;
-mod marker;
 mod draw_chart;
 mod draw_heatmap;
 mod error;
 mod figure;
 mod font;
 mod legend;
+mod marker;
 mod prepare;
 mod prepare_heatmap;
 mod render;
@@ -34,5 +34,7 @@ mod ticks;
 pub use error::PlotError;
 pub use font::{FONT_ENV, font_candidates};
 pub use legend::MAX_LEGEND_ENTRIES;
-pub use render::{CHART_SIZE, HEATMAP_SIZE, PANEL_SIZE, panels_size, render_chart, render_heatmap, render_panels};
+pub use render::{
+    CHART_SIZE, HEATMAP_SIZE, PANEL_SIZE, panels_size, render_chart, render_heatmap, render_panels,
+};
 pub use spec::{Axis, Chart, Heatmap, Mark, Scale, Series};

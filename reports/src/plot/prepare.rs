@@ -53,7 +53,9 @@ pub(crate) struct PreparedChart {
 impl PreparedChart {
     /// Whether anything at all is left to draw.
     pub(crate) fn has_data(&self) -> bool {
-        self.series.iter().any(|s| !s.lines.is_empty() || !s.markers.is_empty())
+        self.series
+            .iter()
+            .any(|s| !s.lines.is_empty() || !s.markers.is_empty())
     }
 }
 
@@ -62,27 +64,42 @@ pub(crate) fn prepare_chart(chart: &Chart) -> Result<PreparedChart, String> {
     let right: &[Series] = chart.y2.as_ref().map_or(&[], |(_, s)| s.as_slice());
     let all = || chart.series.iter().chain(right);
     let mut notes = Vec::new();
-    let x_log = use_log(&chart.x, all().flat_map(|s| xs(s)), &mut notes);
-    let y_log = use_log(&chart.y, chart.series.iter().flat_map(|s| ys(s)), &mut notes);
-    let y2_log = chart.y2.as_ref().is_some_and(|(axis, _)| {
-        use_log(axis, right.iter().flat_map(|s| ys(s)), &mut notes)
-    });
+    let x_log = use_log(&chart.x, all().flat_map(xs), &mut notes);
+    let y_log = use_log(&chart.y, chart.series.iter().flat_map(ys), &mut notes);
+    let y2_log = chart
+        .y2
+        .as_ref()
+        .is_some_and(|(axis, _)| use_log(axis, right.iter().flat_map(ys), &mut notes));
     let runs: Vec<CleanSeries> = chart
         .series
         .iter()
         .map(|s| clean(s, (x_log, y_log), &chart.title))
-        .chain(right.iter().map(|s| clean(s, (x_log, y2_log), &chart.title)))
+        .chain(
+            right
+                .iter()
+                .map(|s| clean(s, (x_log, y2_log), &chart.title)),
+        )
         .collect();
     let (left_runs, right_runs) = runs.split_at(chart.series.len());
     let x = resolve(&chart.x, x_log, runs.iter().flat_map(|r| r.values(0)))?;
     let y = resolve(&chart.y, y_log, left_runs.iter().flat_map(|r| r.values(1)))?;
     let y2 = match &chart.y2 {
-        Some((axis, _)) => Some(resolve(axis, y2_log, right_runs.iter().flat_map(|r| r.values(1)))?),
+        Some((axis, _)) => Some(resolve(
+            axis,
+            y2_log,
+            right_runs.iter().flat_map(|r| r.values(1)),
+        )?),
         None => None,
     };
     let series = finish_series(chart, &runs, &x, &y, y2.as_ref());
     let title = titled(&chart.title, &notes);
-    Ok(PreparedChart { title, x, y, y2, series })
+    Ok(PreparedChart {
+        title,
+        x,
+        y,
+        y2,
+        series,
+    })
 }
 
 fn xs(series: &Series) -> impl Iterator<Item = f64> + '_ {
@@ -95,12 +112,20 @@ fn ys(series: &Series) -> impl Iterator<Item = f64> + '_ {
 
 /// The title with notes appended in brackets.
 pub(crate) fn titled(title: &str, notes: &[String]) -> String {
-    if notes.is_empty() { title.to_owned() } else { format!("{title} [{}]", notes.join("; ")) }
+    if notes.is_empty() {
+        title.to_owned()
+    } else {
+        format!("{title} [{}]", notes.join("; "))
+    }
 }
 
 /// Whether a log axis can stay logarithmic: it can unless its data has finite values but none
 /// positive; then it becomes linear, with a note and a warning.
-pub(crate) fn use_log(axis: &Axis, values: impl Iterator<Item = f64>, notes: &mut Vec<String>) -> bool {
+pub(crate) fn use_log(
+    axis: &Axis,
+    values: impl Iterator<Item = f64>,
+    notes: &mut Vec<String>,
+) -> bool {
     if axis.scale != Scale::Log || axis.range.is_some() {
         return axis.scale == Scale::Log;
     }
@@ -121,7 +146,10 @@ struct CleanSeries {
 impl CleanSeries {
     /// All kept x (`coordinate` 0) or y (1) values.
     fn values(&self, coordinate: usize) -> impl Iterator<Item = f64> + '_ {
-        self.runs.iter().flatten().map(move |p| if coordinate == 0 { p.0 } else { p.1 })
+        self.runs
+            .iter()
+            .flatten()
+            .map(move |p| if coordinate == 0 { p.0 } else { p.1 })
     }
 }
 
@@ -160,14 +188,24 @@ pub(crate) fn transform(value: f64, log: bool) -> f64 {
 }
 
 /// The axis range: the fixed one if given (checked), else the data's with a margin.
-pub(crate) fn resolve(axis: &Axis, log: bool, values: impl Iterator<Item = f64>) -> Result<PreparedAxis, String> {
+pub(crate) fn resolve(
+    axis: &Axis,
+    log: bool,
+    values: impl Iterator<Item = f64>,
+) -> Result<PreparedAxis, String> {
     let scale = match axis.range {
         Some(range) => fixed_scale(axis, log, range)?,
         None => data_scale(log, values).ok_or_else(|| {
-            format!("axis `{}`: the data's values are too large to draw", axis.label)
+            format!(
+                "axis `{}`: the data's values are too large to draw",
+                axis.label
+            )
         })?,
     };
-    Ok(PreparedAxis { label: axis.label.clone(), scale })
+    Ok(PreparedAxis {
+        label: axis.label.clone(),
+        scale,
+    })
 }
 
 fn fixed_scale(axis: &Axis, log: bool, (lo, hi): (f64, f64)) -> Result<AxisScale, String> {
@@ -193,7 +231,9 @@ fn fixed_scale(axis: &Axis, log: bool, (lo, hi): (f64, f64)) -> Result<AxisScale
 
 /// The range of `values` (transformed) with a margin; `(0, 1)` without values.
 fn data_scale(log: bool, values: impl Iterator<Item = f64>) -> Option<AxisScale> {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     let (lo, hi) = if lo > hi { (0.0, 1.0) } else { widen(lo, hi) };
     let margin = (hi - lo) * MARGIN;
     AxisScale::new(lo - margin, hi + margin, log).or_else(|| AxisScale::new(lo, hi, log))
@@ -216,7 +256,11 @@ fn finish_series(
     y2: Option<&PreparedAxis>,
 ) -> Vec<PreparedSeries> {
     let right: &[Series] = chart.y2.as_ref().map_or(&[], |(_, s)| s.as_slice());
-    let specs = chart.series.iter().map(|s| (s, false)).chain(right.iter().map(|s| (s, true)));
+    let specs = chart
+        .series
+        .iter()
+        .map(|s| (s, false))
+        .chain(right.iter().map(|s| (s, true)));
     specs
         .zip(runs)
         .enumerate()
@@ -226,7 +270,11 @@ fn finish_series(
                 x: (x.scale.lo(), x.scale.hi()),
                 y: (y_axis.scale.lo(), y_axis.scale.hi()),
             };
-            let label = if secondary { format!("{} (right axis)", spec.label) } else { spec.label.clone() };
+            let label = if secondary {
+                format!("{} (right axis)", spec.label)
+            } else {
+                spec.label.clone()
+            };
             place(label, spec.mark, style, secondary, clean, bounds)
         })
         .collect()
@@ -243,16 +291,33 @@ fn place(
     let has_line = mark != Mark::Points;
     let has_markers = matches!(mark, Mark::Points | Mark::LineAndPoints);
     let lines = if has_line {
-        clean.runs.iter().flat_map(|run| clip_polyline(run, bounds)).collect()
+        clean
+            .runs
+            .iter()
+            .flat_map(|run| clip_polyline(run, bounds))
+            .collect()
     } else {
         Vec::new()
     };
     let markers = if has_markers {
-        clean.runs.iter().flatten().copied().filter(|p| bounds.contains(*p)).collect()
+        clean
+            .runs
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|p| bounds.contains(*p))
+            .collect()
     } else {
         Vec::new()
     };
-    PreparedSeries { label, mark, style, secondary, lines, markers }
+    PreparedSeries {
+        label,
+        mark,
+        style,
+        secondary,
+        lines,
+        markers,
+    }
 }
 
 #[cfg(test)]
@@ -260,7 +325,8 @@ mod tests {
     use super::*;
 
     fn loss_chart(points: Vec<(f64, f64)>) -> Chart {
-        Chart::new("loss", Axis::linear("epoch"), Axis::log("loss")).with_series(Series::line("a", points))
+        Chart::new("loss", Axis::linear("epoch"), Axis::log("loss"))
+            .with_series(Series::line("a", points))
     }
 
     #[test]
@@ -291,7 +357,12 @@ mod tests {
 
     #[test]
     fn non_finite_points_are_skipped() -> Result<(), String> {
-        let chart = loss_chart(vec![(f64::NAN, 1.0), (1.0, f64::INFINITY), (2.0, 1.0), (3.0, 10.0)]);
+        let chart = loss_chart(vec![
+            (f64::NAN, 1.0),
+            (1.0, f64::INFINITY),
+            (2.0, 1.0),
+            (3.0, 10.0),
+        ]);
         let prepared = prepare_chart(&chart)?;
         assert_eq!(prepared.series[0].lines, vec![vec![(2.0, 0.0), (3.0, 1.0)]]);
         Ok(())
@@ -302,7 +373,10 @@ mod tests {
         let mut chart = loss_chart(vec![(1.0, 1.0)]);
         chart.y.range = Some((0.0, 1.0));
         let err = prepare_chart(&chart).err().unwrap_or_default();
-        assert_eq!(err, "axis `loss`: fixed range (0, 1) must be positive on a log axis");
+        assert_eq!(
+            err,
+            "axis `loss`: fixed range (0, 1) must be positive on a log axis"
+        );
         chart.y.range = Some((f64::NAN, 1.0));
         assert!(prepare_chart(&chart).is_err());
     }
@@ -311,7 +385,10 @@ mod tests {
     fn no_points_at_all_still_gives_axes() -> Result<(), String> {
         let prepared = prepare_chart(&loss_chart(Vec::new()))?;
         assert!(!prepared.has_data());
-        assert_eq!((prepared.x.scale.lo() < 0.0, prepared.x.scale.hi() > 1.0), (true, true));
+        assert_eq!(
+            (prepared.x.scale.lo() < 0.0, prepared.x.scale.hi() > 1.0),
+            (true, true)
+        );
         Ok(())
     }
 }

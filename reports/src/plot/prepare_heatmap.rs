@@ -31,6 +31,8 @@ pub(crate) struct PreparedHeatmap {
     pub(crate) cells: Vec<Cell>,
     /// The colour bar's axis: the value range (transformed when colouring by the logarithm).
     pub(crate) values: PreparedAxis,
+    /// Whether some cells have no usable value (drawn grey).
+    pub(crate) has_missing: bool,
 }
 
 /// Prepares `map`; fails with a message when the grid is ragged, empty or unordered, or a
@@ -42,13 +44,24 @@ pub(crate) fn prepare_heatmap(map: &Heatmap) -> Result<PreparedHeatmap, String> 
     let y_log = grid_log(&map.y, &map.ys, &mut notes);
     let x_edges = edges(&map.xs, x_log);
     let y_edges = edges(&map.ys, y_log);
-    let x = resolve(&map.x, x_log, [x_edges[0], x_edges[x_edges.len() - 1]].into_iter())?;
-    let y = resolve(&map.y, y_log, [y_edges[0], y_edges[y_edges.len() - 1]].into_iter())?;
+    let x = grid_axis(&map.x, x_log, &x_edges)?;
+    let y = grid_axis(&map.y, y_log, &y_edges)?;
     let levels = color_levels(map);
+    let has_missing = levels.iter().flatten().any(Option::is_none);
     let values = value_axis(map, &levels)?;
-    let bounds = Bounds { x: (x.scale.lo(), x.scale.hi()), y: (y.scale.lo(), y.scale.hi()) };
+    let bounds = Bounds {
+        x: (x.scale.lo(), x.scale.hi()),
+        y: (y.scale.lo(), y.scale.hi()),
+    };
     let cells = cells(&levels, &x_edges, &y_edges, values.scale, bounds);
-    Ok(PreparedHeatmap { title: titled(&map.title, &notes), x, y, cells, values })
+    Ok(PreparedHeatmap {
+        title: titled(&map.title, &notes),
+        x,
+        y,
+        cells,
+        values,
+        has_missing,
+    })
 }
 
 fn check_grid(map: &Heatmap) -> Result<(), String> {
@@ -58,7 +71,9 @@ fn check_grid(map: &Heatmap) -> Result<(), String> {
         }
         let increasing = centres.windows(2).all(|w| w[0] < w[1]);
         if !increasing || centres.iter().any(|v| !v.is_finite()) {
-            return Err(format!("heatmap {name} must be finite and strictly increasing"));
+            return Err(format!(
+                "heatmap {name} must be finite and strictly increasing"
+            ));
         }
     }
     if map.values.len() != map.ys.len() {
@@ -85,6 +100,19 @@ fn grid_log(axis: &Axis, centres: &[f64], notes: &mut Vec<String>) -> bool {
     false
 }
 
+/// A grid axis: the fixed range if given, else exactly the outer cell edges (no margin, so the
+/// cells fill the plot).
+fn grid_axis(axis: &Axis, log: bool, edges: &[f64]) -> Result<PreparedAxis, String> {
+    let (first, last) = (edges[0], edges[edges.len() - 1]);
+    match (axis.range, AxisScale::new(first, last, log)) {
+        (None, Some(scale)) => Ok(PreparedAxis {
+            label: axis.label.clone(),
+            scale,
+        }),
+        _ => resolve(axis, log, [first, last].into_iter()),
+    }
+}
+
 /// The cell edges around `centres` (sorted, finite), in transformed space.
 fn edges(centres: &[f64], log: bool) -> Vec<f64> {
     let t: Vec<f64> = centres.iter().map(|c| transform(*c, log)).collect();
@@ -94,7 +122,10 @@ fn edges(centres: &[f64], log: bool) -> Vec<f64> {
     let mids = t.windows(2).map(|w| (w[0] + w[1]) / 2.0);
     let first = t[0] - (t[1] - t[0]) / 2.0;
     let last = t[t.len() - 1] + (t[t.len() - 1] - t[t.len() - 2]) / 2.0;
-    std::iter::once(first).chain(mids).chain(std::iter::once(last)).collect()
+    std::iter::once(first)
+        .chain(mids)
+        .chain(std::iter::once(last))
+        .collect()
 }
 
 /// The values to colour by, `None` where missing, as `[iy][ix]`.
@@ -120,16 +151,31 @@ fn color_levels(map: &Heatmap) -> Vec<Vec<Option<f64>>> {
 }
 
 fn value_axis(map: &Heatmap, levels: &[Vec<Option<f64>>]) -> Result<PreparedAxis, String> {
-    let scale = if map.log_values { Scale::Log } else { Scale::Linear };
-    let axis = Axis { label: map.value_label.clone(), scale, range: None };
+    let scale = if map.log_values {
+        Scale::Log
+    } else {
+        Scale::Linear
+    };
+    let axis = Axis {
+        label: map.value_label.clone(),
+        scale,
+        range: None,
+    };
     let values = levels.iter().flatten().flatten().copied();
     let prepared = resolve(&axis, map.log_values, values)?;
     // No margin on a colour bar: its ends are the smallest and largest values.
-    let (lo, hi) = levels.iter().flatten().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(*v), hi.max(*v))
-    });
+    let (lo, hi) = levels
+        .iter()
+        .flatten()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
     let scale = AxisScale::new(lo, hi, map.log_values).unwrap_or(prepared.scale);
-    Ok(PreparedAxis { label: prepared.label, scale })
+    Ok(PreparedAxis {
+        label: prepared.label,
+        scale,
+    })
 }
 
 fn cells(
@@ -182,7 +228,10 @@ mod tests {
         assert_eq!(prepared.cells.len(), 6);
         assert_eq!(prepared.cells[0].x, (-0.5, 0.5));
         assert_eq!(prepared.cells[2].color, MISSING);
-        assert_eq!((prepared.values.scale.lo(), prepared.values.scale.hi()), (1.0, 6.0));
+        assert_eq!(
+            (prepared.values.scale.lo(), prepared.values.scale.hi()),
+            (1.0, 6.0)
+        );
         Ok(())
     }
 
@@ -190,7 +239,10 @@ mod tests {
     fn ragged_or_unordered_grids_are_refused() {
         let mut ragged = surface();
         ragged.values[1].pop();
-        assert_eq!(prepare_heatmap(&ragged).err().as_deref(), Some("heatmap row 1 has 2 values for 3 xs"));
+        assert_eq!(
+            prepare_heatmap(&ragged).err().as_deref(),
+            Some("heatmap row 1 has 2 values for 3 xs")
+        );
         let mut unordered = surface();
         unordered.xs = vec![0.0, 2.0, 1.0];
         assert!(prepare_heatmap(&unordered).is_err());
@@ -204,6 +256,24 @@ mod tests {
         let prepared = prepare_heatmap(&map)?;
         assert_eq!(prepared.cells[0].color, MISSING);
         assert!(prepared.values.scale.is_log());
+        Ok(())
+    }
+
+    #[test]
+    fn log_grid_axes_need_positive_centres() -> Result<(), String> {
+        let mut map = surface();
+        map.y = Axis::log("batch size");
+        map.ys = vec![64.0, 1024.0];
+        map.x = Axis::log("learning rate");
+        let prepared = prepare_heatmap(&map)?;
+        assert_eq!(
+            prepared.title,
+            "surface [linear learning rate: non-positive grid values]"
+        );
+        assert_eq!(
+            prepared.y.scale.lo(),
+            64f64.log10() - (1024f64.log10() - 64f64.log10()) / 2.0
+        );
         Ok(())
     }
 

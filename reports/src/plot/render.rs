@@ -34,8 +34,14 @@ const PANEL_TITLE_BAND: u32 = 50;
 /// The size in pixels of a figure of `n` panels.
 pub fn panels_size(n: usize) -> (u32, u32) {
     let (rows, columns) = panel_grid(n);
-    let (rows, columns) = (u32::try_from(rows).unwrap_or(1), u32::try_from(columns).unwrap_or(1));
-    (PANEL_SIZE.0 * columns, PANEL_SIZE.1 * rows + PANEL_TITLE_BAND)
+    let (rows, columns) = (
+        u32::try_from(rows).unwrap_or(1),
+        u32::try_from(columns).unwrap_or(1),
+    );
+    (
+        PANEL_SIZE.0 * columns,
+        PANEL_SIZE.1 * rows + PANEL_TITLE_BAND,
+    )
 }
 
 /// Draws `chart` to `<stem>.png` and `<stem>.svg` and returns their paths (PNG first).
@@ -46,16 +52,28 @@ pub fn render_chart(chart: &Chart, stem: &Path) -> Result<Vec<PathBuf>, PlotErro
 
 /// Draws several charts as panels of one figure under `title`: side by side for two or three,
 /// in a near-square grid for more. Returns the paths written (PNG first).
-pub fn render_panels(title: &str, panels: &[Chart], stem: &Path) -> Result<Vec<PathBuf>, PlotError> {
+pub fn render_panels(
+    title: &str,
+    panels: &[Chart],
+    stem: &Path,
+) -> Result<Vec<PathBuf>, PlotError> {
     if panels.is_empty() {
-        return Err(invalid(stem, "a panel figure needs at least one chart".to_owned()));
+        return Err(invalid(
+            stem,
+            "a panel figure needs at least one chart".to_owned(),
+        ));
     }
     let charts = panels
         .iter()
         .enumerate()
-        .map(|(i, chart)| prepare_chart(chart).map_err(|reason| invalid(stem, format!("panel {i}: {reason}"))))
+        .map(|(i, chart)| {
+            prepare_chart(chart).map_err(|reason| invalid(stem, format!("panel {i}: {reason}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let figure = Panels { title: title.to_owned(), charts };
+    let figure = Panels {
+        title: title.to_owned(),
+        charts,
+    };
     write_figure(&figure, stem, panels_size(panels.len()))
 }
 
@@ -66,10 +84,17 @@ pub fn render_heatmap(map: &Heatmap, stem: &Path) -> Result<Vec<PathBuf>, PlotEr
 }
 
 fn invalid(stem: &Path, reason: String) -> PlotError {
-    PlotError::InvalidInput { path: stem.to_owned(), reason }
+    PlotError::InvalidInput {
+        path: stem.to_owned(),
+        reason,
+    }
 }
 
-fn write_figure<F: Figure>(figure: &F, stem: &Path, size: (u32, u32)) -> Result<Vec<PathBuf>, PlotError> {
+fn write_figure<F: Figure>(
+    figure: &F,
+    stem: &Path,
+    size: (u32, u32),
+) -> Result<Vec<PathBuf>, PlotError> {
     let png = with_suffix(stem, "png");
     let svg = with_suffix(stem, "svg");
     ensure_font().map_err(|problem| font_error(problem, &png))?;
@@ -138,7 +163,10 @@ fn write_png<F: Figure>(figure: &F, path: &Path, size: (u32, u32)) -> Result<(),
 fn finish(result: std::io::Result<()>, tmp: &Path, path: &Path) -> Result<(), PlotError> {
     result.map_err(|source| {
         let _ = std::fs::remove_file(tmp);
-        PlotError::Io { path: path.to_owned(), source }
+        PlotError::Io {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -146,14 +174,20 @@ fn finish(result: std::io::Result<()>, tmp: &Path, path: &Path) -> Result<(), Pl
 fn guarded(path: &Path, draw: impl FnOnce() -> Result<(), DrawFailure>) -> Result<(), PlotError> {
     match catch_unwind(AssertUnwindSafe(draw)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(DrawFailure(message))) => Err(PlotError::Draw { path: path.to_owned(), message }),
+        Ok(Err(DrawFailure(message))) => Err(PlotError::Draw {
+            path: path.to_owned(),
+            message,
+        }),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(PlotError::Panicked { path: path.to_owned(), message })
+            Err(PlotError::Panicked {
+                path: path.to_owned(),
+                message,
+            })
         }
     }
 }
@@ -164,7 +198,10 @@ mod tests {
 
     #[test]
     fn suffix_is_appended_not_substituted() {
-        assert_eq!(with_suffix(Path::new("out/loss.v2"), "png"), PathBuf::from("out/loss.v2.png"));
+        assert_eq!(
+            with_suffix(Path::new("out/loss.v2"), "png"),
+            PathBuf::from("out/loss.v2.png")
+        );
     }
 
     #[test]
@@ -172,6 +209,18 @@ mod tests {
         let tmp = temporary(Path::new("/d/loss.png"), "png");
         assert_eq!(tmp.extension().and_then(|e| e.to_str()), Some("png"));
         assert_eq!(tmp.parent(), Some(Path::new("/d")));
+    }
+
+    #[test]
+    fn missing_font_error_says_what_was_tried_and_what_to_install() {
+        let problem = FontProblem::NotFound(vec![PathBuf::from("/a.ttf"), PathBuf::from("/b.ttf")]);
+        let message = font_error(problem, Path::new("out/loss.png")).to_string();
+        assert!(
+            message.starts_with("out/loss.png: no TrueType font"),
+            "{message}"
+        );
+        assert!(message.contains("/a.ttf, /b.ttf") && message.contains("fonts-dejavu-core"));
+        assert!(message.contains("PIPELINE_FONT"));
     }
 
     #[test]

@@ -25,12 +25,20 @@ pub struct Axis {
 impl Axis {
     /// A linear axis with a range taken from the data.
     pub fn linear(label: &str) -> Self {
-        Self { label: label.to_owned(), scale: Scale::Linear, range: None }
+        Self {
+            label: label.to_owned(),
+            scale: Scale::Linear,
+            range: None,
+        }
     }
 
     /// A logarithmic axis with a range taken from the data.
     pub fn log(label: &str) -> Self {
-        Self { label: label.to_owned(), scale: Scale::Log, range: None }
+        Self {
+            label: label.to_owned(),
+            scale: Scale::Log,
+            range: None,
+        }
     }
 
     /// The same axis with a fixed range.
@@ -67,12 +75,20 @@ pub struct Series {
 impl Series {
     /// A series drawn as a solid line.
     pub fn line(label: &str, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.to_owned(), points, mark: Mark::Line }
+        Self {
+            label: label.to_owned(),
+            points,
+            mark: Mark::Line,
+        }
     }
 
     /// A series drawn as markers only (for scatter plots).
     pub fn points(label: &str, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.to_owned(), points, mark: Mark::Points }
+        Self {
+            label: label.to_owned(),
+            points,
+            mark: Mark::Points,
+        }
     }
 
     /// The same series with another mark.
@@ -102,7 +118,13 @@ pub struct Chart {
 impl Chart {
     /// A chart with no series yet.
     pub fn new(title: &str, x: Axis, y: Axis) -> Self {
-        Self { title: title.to_owned(), x, y, series: Vec::new(), y2: None }
+        Self {
+            title: title.to_owned(),
+            x,
+            y,
+            series: Vec::new(),
+            y2: None,
+        }
     }
 
     /// The same chart with one more series on the left axis.

@@ -27,14 +27,16 @@ pub(crate) const PALETTE: [RGBColor; 12] = [
 /// Cell colour for missing values in heatmaps.
 pub(crate) const MISSING: RGBColor = RGBColor(205, 205, 205);
 
-/// Text sizes in pixels.
-pub(crate) const TITLE_SIZE: u32 = 24;
+/// Title text size (plotters draws text at about 0.8 of the nominal size).
+pub(crate) const TITLE_SIZE: u32 = 27;
 /// Axis description size.
-pub(crate) const AXIS_LABEL_SIZE: u32 = 18;
+pub(crate) const AXIS_LABEL_SIZE: u32 = 21;
 /// Tick label size.
-pub(crate) const TICK_SIZE: u32 = 15;
+pub(crate) const TICK_SIZE: u32 = 18;
 /// Legend text size.
-pub(crate) const LEGEND_SIZE: u32 = 15;
+pub(crate) const LEGEND_SIZE: u32 = 18;
+/// Tick mark length in pixels.
+pub(crate) const TICK_MARK: i32 = 5;
 /// Line width in pixels.
 pub(crate) const LINE_WIDTH: u32 = 2;
 /// Marker size (radius) in pixels.
@@ -67,10 +69,14 @@ impl SeriesStyle {
         let round = index / PALETTE.len();
         let color = PALETTE[index % PALETTE.len()];
         let dashed = match mark {
-            Mark::Dashed => round % 2 == 0,
-            _ => round % 2 == 1,
+            Mark::Dashed => round.is_multiple_of(2),
+            _ => !round.is_multiple_of(2),
         };
-        Self { color, dashed, shape: SHAPES[round % SHAPES.len()] }
+        Self {
+            color,
+            dashed,
+            shape: SHAPES[round % SHAPES.len()],
+        }
     }
 }
 
@@ -102,7 +108,10 @@ mod tests {
         let first = SeriesStyle::of(0, Mark::Line);
         let thirteenth = SeriesStyle::of(12, Mark::Line);
         assert_eq!(first.color, thirteenth.color);
-        assert_ne!((first.dashed, first.shape), (thirteenth.dashed, thirteenth.shape));
+        assert_ne!(
+            (first.dashed, first.shape),
+            (thirteenth.dashed, thirteenth.shape)
+        );
         assert!(SeriesStyle::of(0, Mark::Dashed).dashed);
     }
 

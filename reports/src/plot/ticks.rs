@@ -13,7 +13,9 @@ pub(crate) fn nice_step(span: f64, target: usize) -> f64 {
     let raw = span / target.max(1) as f64;
     let magnitude = 10f64.powf(raw.log10().floor());
     let normalized = raw / magnitude;
-    let factor = [1.0, 2.0, 2.5, 5.0].into_iter().find(|f| normalized <= f * (1.0 + 1e-9));
+    let factor = [1.0, 2.0, 2.5, 5.0]
+        .into_iter()
+        .find(|f| normalized <= f * (1.0 + 1e-9));
     factor.unwrap_or(10.0) * magnitude
 }
 
@@ -41,11 +43,17 @@ fn multiples(lo: f64, hi: f64, step: f64) -> Vec<f64> {
         return Vec::new();
     }
     let count = (last - first) as usize + 1;
-    (0..count).map(|i| snap_zero((first + i as f64) * step, step)).collect()
+    (0..count)
+        .map(|i| snap_zero((first + i as f64) * step, step))
+        .collect()
 }
 
 fn snap_zero(value: f64, step: f64) -> f64 {
-    if value.abs() < step * 1e-9 { 0.0 } else { value }
+    if value.abs() < step * 1e-9 {
+        0.0
+    } else {
+        value
+    }
 }
 
 /// Tick positions (exponents) for a log axis showing `10^lo ..= 10^hi`. With `light`, also the
@@ -57,11 +65,15 @@ pub(crate) fn log_ticks(lo: f64, hi: f64, max: usize, light: bool) -> Vec<f64> {
     let decades = hi - lo;
     if decades < 1.0 {
         let ticks = linear_ticks(10f64.powf(lo), 10f64.powf(hi), max);
-        return ticks.into_iter().filter(|v| *v > 0.0).map(f64::log10).collect();
+        return ticks
+            .into_iter()
+            .filter(|v| *v > 0.0)
+            .map(f64::log10)
+            .collect();
     }
     let mantissas: &[f64] = if light && decades * 9.0 <= max as f64 {
         &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
-    } else if decades * 3.0 <= max as f64 {
+    } else if decades * 3.0 <= max as f64 * 1.25 {
         &[1.0, 2.0, 5.0]
     } else {
         &[1.0]
@@ -85,11 +97,12 @@ pub(crate) fn log_ticks(lo: f64, hi: f64, max: usize, light: bool) -> Vec<f64> {
 /// values reach `magnitude` in absolute value.
 pub(crate) fn format_linear(value: f64, step: f64, magnitude: f64) -> String {
     let value = snap_zero(value, step);
-    if value == 0.0 {
-        return "0".to_owned();
-    }
-    if magnitude >= 1e5 || magnitude < 1e-3 {
-        return format!("{:e}", round_significant(value));
+    if !(1e-3..1e5).contains(&magnitude) {
+        return if value == 0.0 {
+            "0".to_owned()
+        } else {
+            format!("{:e}", round_significant(value))
+        };
     }
     format!("{:.*}", decimals(step), value)
 }
@@ -99,7 +112,11 @@ pub(crate) fn format_linear(value: f64, step: f64, magnitude: f64) -> String {
 /// that one axis never mixes the two.
 pub(crate) fn format_log(t: f64, lo: f64, hi: f64) -> String {
     let value = round_significant(10f64.powf(t));
-    if lo >= -4.0 && hi < 5.0 { format!("{value}") } else { format!("{value:e}") }
+    if lo >= -4.0 && hi < 5.0 {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
 }
 
 /// The decimals needed to show multiples of `step` exactly (at most 12).
@@ -123,9 +140,11 @@ mod tests {
 
     #[test]
     fn linear_ticks_are_nice_and_inside() {
-        let labels: Vec<String> =
-            linear_ticks(0.0, 1.0, 6).into_iter().map(|v| format_linear(v, 0.2, 1.0)).collect();
-        assert_eq!(labels, ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        let labels: Vec<String> = linear_ticks(0.0, 1.0, 6)
+            .into_iter()
+            .map(|v| format_linear(v, 0.2, 1.0))
+            .collect();
+        assert_eq!(labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
         assert_eq!(linear_ticks(-3.0, 17.0, 4), vec![0.0, 5.0, 10.0, 15.0]);
         assert!(linear_ticks(1.0, 1.0, 5).is_empty());
         assert!(linear_ticks(f64::NAN, 1.0, 5).is_empty());
@@ -136,25 +155,35 @@ mod tests {
         for (lo, hi) in [(0.0, 1.0), (-7.3, 1e6), (1e-9, 3e-9), (0.1, 0.1000001)] {
             for max in [1, 2, 3, 8, 11] {
                 let ticks = linear_ticks(lo, hi, max);
-                assert!(!ticks.is_empty() && ticks.len() <= max, "{lo} {hi} {max}: {ticks:?}");
+                assert!(
+                    !ticks.is_empty() && ticks.len() <= max,
+                    "{lo} {hi} {max}: {ticks:?}"
+                );
             }
         }
     }
 
     #[test]
     fn log_ticks_pick_decades_or_one_two_five() {
-        let few: Vec<String> =
-            log_ticks(-2.0, 0.0, 8, false).into_iter().map(|t| format_log(t, -2.0, 0.0)).collect();
+        let few: Vec<String> = log_ticks(-2.0, 0.0, 8, false)
+            .into_iter()
+            .map(|t| format_log(t, -2.0, 0.0))
+            .collect();
         assert_eq!(few, ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]);
         let many = log_ticks(-12.0, 0.0, 8, false);
-        assert!(many.len() <= 8 && many.iter().all(|t| t.fract() == 0.0), "{many:?}");
+        assert!(
+            many.len() <= 8 && many.iter().all(|t| t.fract() == 0.0),
+            "{many:?}"
+        );
     }
 
     #[test]
     fn log_ticks_within_one_decade_are_linear_values() {
         let (lo, hi) = (0.2f64.log10(), 0.5f64.log10());
-        let ticks: Vec<String> =
-            log_ticks(lo, hi, 8, false).into_iter().map(|t| format_log(t, lo, hi)).collect();
+        let ticks: Vec<String> = log_ticks(lo, hi, 8, false)
+            .into_iter()
+            .map(|t| format_log(t, lo, hi))
+            .collect();
         assert!(ticks.contains(&"0.3".to_owned()), "{ticks:?}");
     }
 
@@ -162,7 +191,8 @@ mod tests {
     fn labels_are_short() {
         assert_eq!(format_linear(0.30000000000000004, 0.1, 1.0), "0.3");
         assert_eq!(format_linear(2.5, 2.5, 10.0), "2.5");
-        assert_eq!(format_linear(1e-17, 0.1, 1.0), "0");
+        assert_eq!(format_linear(1e-17, 0.1, 1.0), "0.0");
+        assert_eq!(format_linear(0.0, 5.0, 60.0), "0");
         assert_eq!(format_linear(300000.0, 100000.0, 1e6), "3e5");
         assert_eq!(format_log(-5.0, -6.0, 0.0), "1e-5");
         assert_eq!(format_log(-3.0, -3.1, 0.0), "0.001");

@@ -43,7 +43,12 @@ impl ColumnData {
     /// The rows of the column where `keep` is true; `keep` has one entry per row.
     pub(crate) fn select(&self, keep: &[bool]) -> Self {
         fn pick<T: Clone>(values: &[T], keep: &[bool]) -> Vec<T> {
-            values.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v.clone()).collect()
+            values
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| v.clone())
+                .collect()
         }
         match self {
             Self::I64(v) => Self::I64(pick(v, keep)),

@@ -109,7 +109,10 @@ pub enum TableError {
         data_type: String,
     },
     /// A metadata key that the Parquet writer reserves for itself.
-    #[error("{}: metadata key `{key}` is reserved by the Parquet writer", Origin(path))]
+    #[error(
+        "{}: metadata key `{key}` is reserved by the Parquet writer",
+        Origin(path)
+    )]
     ReservedMetadataKey {
         /// The file.
         path: Option<PathBuf>,

@@ -50,9 +50,9 @@ impl Table {
     }
 
     /// Appends a float column holding `value` in every row (see [`Table::push_constant_str`]).
-    pub fn push_constant_f64(&mut self, name: &str, value: Option<f64>) -> &mut Self {
+    pub fn push_constant_f64(&mut self, name: &str, value: f64) -> &mut Self {
         let rows = self.num_rows();
-        self.push(name, ColumnData::F64(vec![value; rows]))
+        self.push(name, ColumnData::F64(vec![Some(value); rows]))
     }
 
     /// Appends an integer column holding `value` in every row (see [`Table::push_constant_str`]).
@@ -68,7 +68,10 @@ impl Table {
 
     /// The column called `name`, if there is one.
     pub fn column(&self, name: &str) -> Option<&ColumnData> {
-        self.columns.iter().find(|(n, _)| n == name).map(|(_, data)| data)
+        self.columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, data)| data)
     }
 
     /// The column names, in order.
@@ -78,7 +81,9 @@ impl Table {
 
     /// The columns, in order, with their names.
     pub fn columns(&self) -> impl Iterator<Item = (&str, &ColumnData)> {
-        self.columns.iter().map(|(name, data)| (name.as_str(), data))
+        self.columns
+            .iter()
+            .map(|(name, data)| (name.as_str(), data))
     }
 
     /// The file this table was read from, if it was.
@@ -128,11 +133,18 @@ impl Table {
         if let ColumnData::F64(_) = key {
             return Err(self.wrong_type(column, "Utf8, Int64 or Boolean", key));
         }
-        let keep: Vec<bool> =
-            (0..key.len()).map(|row| key.key_at(row).as_deref() == Some(value)).collect();
-        let columns =
-            self.columns.iter().map(|(name, data)| (name.clone(), data.select(&keep))).collect();
-        Ok(Table { columns, source: self.source.clone() })
+        let keep: Vec<bool> = (0..key.len())
+            .map(|row| key.key_at(row).as_deref() == Some(value))
+            .collect();
+        let columns = self
+            .columns
+            .iter()
+            .map(|(name, data)| (name.clone(), data.select(&keep)))
+            .collect();
+        Ok(Table {
+            columns,
+            source: self.source.clone(),
+        })
     }
 
     /// Checks that names are non-empty and unique, and that all columns have the same length.
@@ -140,11 +152,17 @@ impl Table {
         let mut seen = HashSet::new();
         for (index, (name, _)) in self.columns.iter().enumerate() {
             if name.is_empty() {
-                return Err(TableError::EmptyColumnName { path: self.source.clone(), index });
+                return Err(TableError::EmptyColumnName {
+                    path: self.source.clone(),
+                    index,
+                });
             }
             if !seen.insert(name.as_str()) {
                 let path = self.source.clone();
-                return Err(TableError::DuplicateColumn { path, column: name.clone() });
+                return Err(TableError::DuplicateColumn {
+                    path,
+                    column: name.clone(),
+                });
             }
         }
         self.check_lengths()
@@ -152,16 +170,24 @@ impl Table {
 
     /// Builds a table read from `source`; used by the reader.
     pub(crate) fn from_file(columns: Vec<(String, ColumnData)>, source: &Path) -> Self {
-        Self { columns, source: Some(source.to_owned()) }
+        Self {
+            columns,
+            source: Some(source.to_owned()),
+        }
     }
 
     /// Returns the same table with errors naming `path` (the file being written).
     pub(crate) fn located(&self, path: &Path) -> Table {
-        Table { columns: self.columns.clone(), source: Some(path.to_owned()) }
+        Table {
+            columns: self.columns.clone(),
+            source: Some(path.to_owned()),
+        }
     }
 
     fn check_lengths(&self) -> Result<(), TableError> {
-        let Some((first, data)) = self.columns.first() else { return Ok(()) };
+        let Some((first, data)) = self.columns.first() else {
+            return Ok(());
+        };
         let expected = data.len();
         match self.columns.iter().find(|(_, d)| d.len() != expected) {
             None => Ok(()),
@@ -200,7 +226,10 @@ mod tests {
     fn runs() -> Table {
         let mut table = Table::new();
         table
-            .push("run", ColumnData::Str(vec!["a".into(), "b".into(), "a".into()]))
+            .push(
+                "run",
+                ColumnData::Str(vec!["a".into(), "b".into(), "a".into()]),
+            )
             .push("epoch", ColumnData::I64(vec![1, 1, 2]))
             .push("loss", ColumnData::F64(vec![Some(0.5), None, Some(0.25)]));
         table
@@ -236,20 +265,32 @@ mod tests {
     #[test]
     fn wrong_type_names_column_and_types() {
         let err = runs().i64s("run").err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("in-memory table: column `run` is Utf8, expected Int64"));
+        assert_eq!(
+            err.as_deref(),
+            Some("in-memory table: column `run` is Utf8, expected Int64")
+        );
     }
 
     #[test]
     fn missing_column_lists_the_columns() {
-        let err = runs().strs("split").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("no column `split` (columns: run, epoch, loss)"), "{err}");
+        let err = runs()
+            .strs("split")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("no column `split` (columns: run, epoch, loss)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn constant_columns_match_the_row_count() -> Result<(), TableError> {
         let mut table = runs();
-        table.push_constant_str("model", "deep").push_constant_i64("width", 8);
-        table.push_constant_f64("lr", Some(1e-3));
+        table
+            .push_constant_str("model", "deep")
+            .push_constant_i64("width", 8);
+        table.push_constant_f64("lr", 1e-3);
         assert_eq!(table.strs("model")?.len(), 3);
         assert_eq!(table.i64s("width")?, vec![8, 8, 8]);
         table.validate_shape()
@@ -259,9 +300,15 @@ mod tests {
     fn shape_checks_name_the_column() {
         let mut table = runs();
         table.push("epoch", ColumnData::Bool(vec![true; 3]));
-        assert!(matches!(table.validate_shape(), Err(TableError::DuplicateColumn { .. })));
+        assert!(matches!(
+            table.validate_shape(),
+            Err(TableError::DuplicateColumn { .. })
+        ));
         let mut table = runs();
         table.push("", ColumnData::Bool(vec![true; 3]));
-        assert!(matches!(table.validate_shape(), Err(TableError::EmptyColumnName { index: 3, .. })));
+        assert!(matches!(
+            table.validate_shape(),
+            Err(TableError::EmptyColumnName { index: 3, .. })
+        ));
     }
 }

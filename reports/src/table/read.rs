@@ -37,12 +37,19 @@ impl Table {
             .iter()
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect();
-        let reader = builder.build().map_err(|source| parquet_error(path, source))?;
-        let mut columns: Vec<(String, ColumnData)> =
-            fields.iter().map(|(name, ty)| empty_column(path, name, ty)).collect::<Result<_, _>>()?;
+        let reader = builder
+            .build()
+            .map_err(|source| parquet_error(path, source))?;
+        let mut columns: Vec<(String, ColumnData)> = fields
+            .iter()
+            .map(|(name, ty)| empty_column(path, name, ty))
+            .collect::<Result<_, _>>()?;
         let mut offset = 0;
         for batch in reader {
-            let batch = batch.map_err(|source| TableError::Arrow { path: Some(path.to_owned()), source })?;
+            let batch = batch.map_err(|source| TableError::Arrow {
+                path: Some(path.to_owned()),
+                source,
+            })?;
             append_batch(path, &mut columns, &batch, offset)?;
             offset += batch.num_rows();
         }
@@ -64,17 +71,26 @@ pub fn read_metadata(path: &Path) -> Result<Vec<(String, String)>, TableError> {
 }
 
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, TableError> {
-    let file = File::open(path)
-        .map_err(|source| TableError::Io { path: Some(path.to_owned()), source })?;
+    let file = File::open(path).map_err(|source| TableError::Io {
+        path: Some(path.to_owned()),
+        source,
+    })?;
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| parquet_error(path, source))
 }
 
 fn parquet_error(path: &Path, source: parquet::errors::ParquetError) -> TableError {
-    TableError::Parquet { path: Some(path.to_owned()), source }
+    TableError::Parquet {
+        path: Some(path.to_owned()),
+        source,
+    }
 }
 
 /// An empty column of the table type that holds the Arrow type `ty`.
-fn empty_column(path: &Path, name: &str, ty: &DataType) -> Result<(String, ColumnData), TableError> {
+fn empty_column(
+    path: &Path,
+    name: &str,
+    ty: &DataType,
+) -> Result<(String, ColumnData), TableError> {
     use DataType as D;
     let data = match ty {
         D::Int8 | D::Int16 | D::Int32 | D::Int64 => ColumnData::I64(Vec::new()),
@@ -103,7 +119,11 @@ fn append_batch(
     offset: usize,
 ) -> Result<(), TableError> {
     for ((name, data), array) in columns.iter_mut().zip(batch.columns()) {
-        let at = Place { path, column: name, offset };
+        let at = Place {
+            path,
+            column: name,
+            offset,
+        };
         match data {
             ColumnData::I64(values) => append_integers(&at, values, array.as_ref())?,
             ColumnData::F64(values) => append_floats(&at, values, array.as_ref())?,
@@ -158,13 +178,19 @@ fn append_integers(at: &Place, out: &mut Vec<i64>, array: &dyn Array) -> Result<
     }
 }
 
-fn extend_ints<T>(at: &Place, out: &mut Vec<i64>, array: &PrimitiveArray<T>) -> Result<(), TableError>
+fn extend_ints<T>(
+    at: &Place,
+    out: &mut Vec<i64>,
+    array: &PrimitiveArray<T>,
+) -> Result<(), TableError>
 where
     T: ArrowPrimitiveType,
     T::Native: TryInto<i64>,
 {
     for value in array.values().iter() {
-        let converted = (*value).try_into().map_err(|_| at.unsupported(&DataType::UInt64))?;
+        let converted = (*value)
+            .try_into()
+            .map_err(|_| at.unsupported(&DataType::UInt64))?;
         out.push(converted);
     }
     Ok(())

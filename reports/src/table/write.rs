@@ -38,7 +38,11 @@ impl Table {
     /// Writes the table to `path` as Parquet, with `metadata` as the file's key-value metadata
     /// in the order given. Fails, naming the column, if columns differ in length, names repeat
     /// or are empty, or a float column holds NaN or an infinity.
-    pub fn write_parquet(&self, path: &Path, metadata: &[(String, String)]) -> Result<(), TableError> {
+    pub fn write_parquet(
+        &self,
+        path: &Path,
+        metadata: &[(String, String)],
+    ) -> Result<(), TableError> {
         let located = self.located(path);
         located.validate_shape()?;
         located.check_finite()?;
@@ -46,9 +50,8 @@ impl Table {
         let batch = located.record_batch()?;
         let tmp = temporary_path(path);
         let written = write_batch(&tmp, &batch, metadata);
-        let renamed = written.and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| io_error(path, source))
-        });
+        let renamed = written
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| io_error(path, source)));
         if renamed.is_err() {
             // Best effort: the write already failed, and a stray temporary file is harmless.
             let _ = std::fs::remove_file(&tmp);
@@ -59,14 +62,21 @@ impl Table {
     /// Fails on the first NaN or infinity in a float column.
     fn check_finite(&self) -> Result<(), TableError> {
         for (name, data) in self.columns() {
-            let ColumnData::F64(values) = data else { continue };
+            let ColumnData::F64(values) = data else {
+                continue;
+            };
             let bad = values.iter().enumerate().find_map(|(row, v)| match v {
                 Some(x) if !x.is_finite() => Some((row, *x)),
                 _ => None,
             });
             if let Some((row, value)) = bad {
                 let path = self.source().map(Path::to_owned);
-                return Err(TableError::NonFinite { path, column: name.to_owned(), row, value });
+                return Err(TableError::NonFinite {
+                    path,
+                    column: name.to_owned(),
+                    row,
+                    value,
+                });
             }
         }
         Ok(())
@@ -74,13 +84,18 @@ impl Table {
 
     /// The table as one Arrow record batch.
     fn record_batch(&self) -> Result<RecordBatch, TableError> {
-        let fields: Vec<Field> =
-            self.columns().map(|(name, data)| Field::new(name, arrow_type(data), nullable(data))).collect();
+        let fields: Vec<Field> = self
+            .columns()
+            .map(|(name, data)| Field::new(name, arrow_type(data), nullable(data)))
+            .collect();
         let arrays: Vec<ArrayRef> = self.columns().map(|(_, data)| to_array(data)).collect();
         let schema = Arc::new(Schema::new(fields));
         let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(self.num_rows()));
         RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|source| {
-            TableError::Arrow { path: self.source().map(Path::to_owned), source }
+            TableError::Arrow {
+                path: self.source().map(Path::to_owned),
+                source,
+            }
         })
     }
 }
@@ -109,16 +124,20 @@ fn to_array(data: &ColumnData) -> ArrayRef {
 
 fn check_metadata_keys(path: &Path, metadata: &[(String, String)]) -> Result<(), TableError> {
     match metadata.iter().find(|(key, _)| key == ARROW_SCHEMA_KEY) {
-        Some((key, _)) => {
-            Err(TableError::ReservedMetadataKey { path: Some(path.to_owned()), key: key.clone() })
-        }
+        Some((key, _)) => Err(TableError::ReservedMetadataKey {
+            path: Some(path.to_owned()),
+            key: key.clone(),
+        }),
         None => Ok(()),
     }
 }
 
 /// The writer settings that make the bytes depend on the data and metadata only.
 fn writer_properties(metadata: &[(String, String)]) -> WriterProperties {
-    let pairs = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+    let pairs = metadata
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
     let zstd = ZstdLevel::try_new(3).unwrap_or_default();
     WriterProperties::builder()
         .set_created_by(CREATED_BY.to_owned())
@@ -135,7 +154,10 @@ fn write_batch(
     batch: &RecordBatch,
     metadata: &[(String, String)],
 ) -> Result<(), TableError> {
-    let parquet_error = |source| TableError::Parquet { path: Some(path.to_owned()), source };
+    let parquet_error = |source| TableError::Parquet {
+        path: Some(path.to_owned()),
+        source,
+    };
     let file = File::create(path).map_err(|source| io_error(path, source))?;
     let options = ArrowWriterOptions::new().with_properties(writer_properties(metadata));
     let mut writer =
@@ -144,13 +166,18 @@ fn write_batch(
     writer.write(batch).map_err(parquet_error)?;
     let mut out = writer.into_inner().map_err(parquet_error)?;
     out.flush().map_err(|source| io_error(path, source))?;
-    let file = out.into_inner().map_err(|e| io_error(path, e.into_error()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error(path, e.into_error()))?;
     file.sync_all().map_err(|source| io_error(path, source))
 }
 
 /// A sibling of `path` to write into before renaming.
 fn temporary_path(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     name.push(format!(".tmp-{}-{n}", std::process::id()));
@@ -158,5 +185,8 @@ fn temporary_path(path: &Path) -> std::path::PathBuf {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> TableError {
-    TableError::Io { path: Some(path.to_owned()), source }
+    TableError::Io {
+        path: Some(path.to_owned()),
+        source,
+    }
 }

@@ -1,0 +1,9 @@
+//! One file per subcommand.
+
+pub mod completions;
+pub mod exec_stage;
+pub mod kinds;
+pub mod plan;
+pub mod run;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,212 @@
+//! Runs each stage job in a child process of this same binary (`pipeline exec-stage`).
+//!
+//! A child of its own gives a stage a real intra-op thread count (libtorch's pool is
+//! process-wide), isolates crashes inside libtorch, lets a stop or a timeout kill exactly one
+//! stage, and returns its memory when it ends. It is also the unit a cluster runs. The child
+//! reports on stdout, one JSON object per line: progress events, and on failure the error.
+//! Its stderr is kept (the last lines go into the error if it dies without saying why). It
+//! dies with its parent (`PR_SET_PDEATHSIG`), so a killed run leaves no orphan computing.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pipeline_engine::job::{Executor, StageJob, run_job};
+use pipeline_engine::stage::{ErrorClass, EventSink, Registry, StageError, StageEvent};
+use serde::{Deserialize, Serialize};
+
+/// One line a child writes on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChildMessage {
+    /// A progress event of the stage.
+    Event {
+        /// The event.
+        event: StageEvent,
+    },
+    /// The stage failed.
+    Error {
+        /// Why.
+        error: StageError,
+    },
+}
+
+/// Lines of a child's stderr kept for error messages.
+const STDERR_TAIL: usize = 30;
+/// How long a child gets to exit after SIGTERM before SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Runs jobs in child processes, or in this process for kinds that ask for it.
+pub struct ChildProcesses<'a> {
+    /// The binary to run (this one).
+    pub program: PathBuf,
+    /// Stage kinds, for in-process jobs.
+    pub registry: &'a Registry,
+}
+
+impl Executor for ChildProcesses<'_> {
+    fn execute(
+        &self,
+        job: &StageJob,
+        in_process: bool,
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<(), StageError> {
+        if in_process {
+            return run_job(self.registry, job, events, cancel);
+        }
+        let job_file = job.out_dir.with_file_name("job.json");
+        let bytes = serde_json::to_vec(job).map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
+        std::fs::write(&job_file, bytes).map_err(|e| StageError::io("write", &job_file, &e))?;
+        let mut child = self.spawn(job, &job_file)?;
+        let tail = Mutex::new(VecDeque::new());
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let (status, reported) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| stdout.and_then(|out| read_messages(out, job, events)));
+            if let Some(err) = stderr {
+                scope.spawn(|| keep_tail(err, &tail, &job.stage));
+            }
+            let status = wait(&mut child, cancel);
+            (status, reader.join().ok().flatten())
+        });
+        let tail: Vec<String> = tail.into_inner().map(Vec::from).unwrap_or_default();
+        outcome(status, reported, cancel, &tail)
+    }
+}
+
+impl ChildProcesses<'_> {
+    fn spawn(&self, job: &StageJob, job_file: &std::path::Path) -> Result<Child, StageError> {
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("exec-stage")
+            .arg("--job")
+            .arg(job_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("OMP_NUM_THREADS", job.threads.to_string())
+            .env("MKL_NUM_THREADS", job.threads.to_string());
+        // Large tensors (a 1,000-image batch through a conv layer is tens of MB) would be
+        // mapped and unmapped on every use under glibc's default thresholds.
+        for (var, value) in [("MALLOC_MMAP_THRESHOLD_", "1000000000"), ("MALLOC_TRIM_THRESHOLD_", "1000000000")] {
+            if std::env::var_os(var).is_none() {
+                cmd.env(var, value);
+            }
+        }
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().map_err(|e| StageError::environment(format!("cannot start {}", self.program.display())).caused_by(&e))
+    }
+}
+
+fn keep_tail(stderr: std::process::ChildStderr, tail: &Mutex<VecDeque<String>>, stage: &str) {
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        tracing::debug!(stage, "{line}");
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    }
+}
+
+/// Forwards the child's events until its stdout closes; returns the error it reported.
+fn read_messages(
+    stdout: std::process::ChildStdout,
+    job: &StageJob,
+    events: &dyn EventSink,
+) -> Option<StageError> {
+    let mut error = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        match serde_json::from_str::<ChildMessage>(&line) {
+            Ok(ChildMessage::Event { event }) => events.emit(&job.stage, event),
+            Ok(ChildMessage::Error { error: e }) => error = Some(e),
+            Err(_) => tracing::debug!(stage = %job.stage, "{line}"),
+        }
+    }
+    error
+}
+
+fn wait(child: &mut Child, cancel: &AtomicBool) -> std::io::Result<std::process::ExitStatus> {
+    let mut term_sent: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if cancel.load(Ordering::Relaxed) {
+            match term_sent {
+                None => {
+                    // SAFETY: signalling our own child by its pid.
+                    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                    term_sent = Some(Instant::now());
+                }
+                Some(t) if t.elapsed() > GRACE => {
+                    let _ = child.kill();
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn outcome(
+    status: std::io::Result<std::process::ExitStatus>,
+    reported: Option<StageError>,
+    cancel: &AtomicBool,
+    tail: &[String],
+) -> Result<(), StageError> {
+    let status = status.map_err(|e| StageError::environment("lost track of the stage's process").caused_by(&e))?;
+    if status.success() {
+        return Ok(());
+    }
+    if let Some(error) = reported {
+        return Err(error);
+    }
+    let signal = status.signal();
+    if cancel.load(Ordering::Relaxed) || matches!(signal, Some(libc::SIGINT | libc::SIGTERM)) {
+        return Err(StageError::new(ErrorClass::Cancelled, "stopped before it finished"));
+    }
+    let how = match signal {
+        Some(libc::SIGKILL) => "was killed (SIGKILL; out of memory?)".to_owned(),
+        Some(s) => format!("crashed with signal {s}"),
+        None => format!("exited with code {}", status.code().unwrap_or(-1)),
+    };
+    let mut error = StageError::bug(format!("the stage's process {how} without reporting an error"));
+    if !tail.is_empty() {
+        error.causes.push(format!("its last output:\n    {}", tail.join("\n    ")));
+    }
+    Err(error)
+}
+
+/// Writes events as JSON lines on stdout (the child's side).
+pub struct StdoutEvents;
+
+impl EventSink for StdoutEvents {
+    fn emit(&self, _stage: &str, event: StageEvent) {
+        print_message(&ChildMessage::Event { event });
+    }
+}
+
+/// Writes one message line on stdout.
+pub fn print_message(message: &ChildMessage) {
+    use std::io::Write;
+    if let Ok(line) = serde_json::to_string(message) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,157 @@
+//! A network as a function of its tensors: initialisation and the forward pass.
+//!
+//! The forward pass takes the parameters and buffers as arguments instead of owning them, so
+//! that the same network evaluates any weights of the right shapes: a checkpoint, a point on
+//! the line between two checkpoints, a perturbation, or weights whose gradient is wanted with
+//! respect to the inputs. [`Weights`] is the usual owner of a set of tensors: all parameters
+//! live in one flat `f32` vector, and the per-layer tensors are views into it, so an optimizer
+//! updates the whole model with a handful of element-wise operations instead of a handful per
+//! tensor (which dominates the step time of the homework's tiny models).
+
+use pipeline_engine::stage::StageError;
+use tch::{Device, Kind, Tensor};
+
+use super::plan::{Init, Op, Plan, TensorSpec};
+use super::spec::Activation;
+use crate::error::TchContext;
+
+/// Batch normalization's running-statistics momentum and epsilon (PyTorch's defaults).
+const BN_MOMENTUM: f64 = 0.1;
+const BN_EPS: f64 = 1e-5;
+
+/// A model's tensors: trainable parameters (views into one flat vector) and buffers.
+pub(crate) struct Weights {
+    /// Every parameter value, in [`Plan::params`] order, one tensor after another.
+    pub(crate) flat: Tensor,
+    /// The parameters as shaped views of `flat`, requiring gradients.
+    pub(crate) params: Vec<Tensor>,
+    /// Batch-norm running statistics, updated in place by training forward passes.
+    pub(crate) buffers: Vec<Tensor>,
+}
+
+impl Weights {
+    /// Zero-filled weights for `plan` on `device` (parameters require gradients).
+    pub(crate) fn zeros(plan: &Plan, device: Device) -> Result<Self, StageError> {
+        let total = plan.parameter_count() as i64;
+        let flat = Tensor::f_zeros([total], (Kind::Float, device)).ctx("allocating parameters")?;
+        let mut params = Vec::with_capacity(plan.params.len());
+        let mut offset = 0;
+        for spec in &plan.params {
+            let n = spec.numel() as i64;
+            let view = flat
+                .f_narrow(0, offset, n)
+                .and_then(|t| t.f_view(spec.shape.as_slice()))
+                .and_then(|t| t.f_set_requires_grad(true))
+                .ctx("creating a parameter view")?;
+            params.push(view);
+            offset += n;
+        }
+        let buffers = plan
+            .buffers
+            .iter()
+            .map(|b| Tensor::f_zeros(b.shape.as_slice(), (Kind::Float, device)))
+            .collect::<Result<_, _>>()
+            .ctx("allocating buffers")?;
+        Ok(Self { flat, params, buffers })
+    }
+
+    /// Freshly initialised weights, drawn from libtorch's global generator in parameter order
+    /// (each layer's weight, then its bias), as PyTorch's layers initialise themselves.
+    pub(crate) fn init(plan: &Plan, device: Device) -> Result<Self, StageError> {
+        let weights = Self::zeros(plan, device)?;
+        let _guard = tch::no_grad_guard();
+        for (tensor, spec) in weights.params.iter().zip(&plan.params) {
+            fill(tensor, spec)?;
+        }
+        for (tensor, spec) in weights.buffers.iter().zip(&plan.buffers) {
+            fill(tensor, spec)?;
+        }
+        Ok(weights)
+    }
+
+    /// Every tensor by name, parameters first, in the plan's order.
+    pub(crate) fn named<'a>(&'a self, plan: &'a Plan) -> Vec<(String, &'a Tensor)> {
+        let params = plan.params.iter().zip(&self.params);
+        let buffers = plan.buffers.iter().zip(&self.buffers);
+        params.chain(buffers).map(|(spec, t)| (spec.name.clone(), t)).collect()
+    }
+}
+
+fn fill(tensor: &Tensor, spec: &TensorSpec) -> Result<(), StageError> {
+    let mut t = tensor.shallow_clone();
+    let done = match spec.init {
+        Init::Uniform(bound) => t.f_uniform_(-bound, bound),
+        Init::Zeros => t.f_zero_(),
+        Init::Ones => t.f_fill_(1.0),
+    };
+    done.map(|_| ()).ctx(&format!("initialising {}", spec.name))
+}
+
+/// The forward pass of a plan over tensors passed in.
+pub(crate) fn forward(
+    plan: &Plan,
+    params: &[Tensor],
+    buffers: &[Tensor],
+    x: &Tensor,
+    train: bool,
+) -> Result<Tensor, StageError> {
+    if params.len() != plan.params.len() || buffers.len() != plan.buffers.len() {
+        return Err(StageError::bug(format!(
+            "forward pass given {} parameters and {} buffers for a model of {} and {}",
+            params.len(),
+            buffers.len(),
+            plan.params.len(),
+            plan.buffers.len()
+        )));
+    }
+    let mut h = x.shallow_clone();
+    for (i, op) in plan.ops.iter().enumerate() {
+        h = apply(op, &h, params, buffers, train)
+            .ctx(&format!("forward pass of operation {i} ({op:?})"))?;
+    }
+    Ok(h)
+}
+
+fn apply(
+    op: &Op,
+    h: &Tensor,
+    p: &[Tensor],
+    b: &[Tensor],
+    train: bool,
+) -> Result<Tensor, tch::TchError> {
+    match *op {
+        Op::Dense { weight, bias } => h.f_linear(&p[weight], Some(&p[bias])),
+        Op::Conv { weight, bias, stride, padding } => {
+            h.f_conv2d(&p[weight], Some(&p[bias]), [stride; 2], [padding; 2], [1, 1], 1)
+        }
+        Op::MaxPool(k) => h.f_max_pool2d([k; 2], [k; 2], [0, 0], [1, 1], false),
+        Op::AvgPool(k) => h.f_avg_pool2d([k; 2], [k; 2], [0, 0], false, true, None),
+        Op::Flatten => h.f_flatten(1, -1),
+        Op::Act(act) => activate(act, h),
+        Op::Dropout(prob) => h.f_dropout(prob, train),
+        Op::BatchNorm { weight, bias, mean, var } => h.f_batch_norm(
+            Some(&p[weight]),
+            Some(&p[bias]),
+            Some(&b[mean]),
+            Some(&b[var]),
+            train,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        ),
+    }
+}
+
+fn activate(act: Activation, h: &Tensor) -> Result<Tensor, tch::TchError> {
+    match act {
+        Activation::Relu => h.f_relu(),
+        Activation::Tanh => h.f_tanh(),
+        Activation::Selu => h.f_selu(),
+        Activation::Sigmoid => h.f_sigmoid(),
+        Activation::Softplus => h.f_softplus(),
+        Activation::Elu => h.f_elu(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

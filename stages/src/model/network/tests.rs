@@ -1,0 +1,85 @@
+use super::*;
+use crate::model::plan::plan;
+use crate::model::spec::ModelSpec;
+use crate::testing::torch_lock;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn spec(json: &str) -> Result<ModelSpec, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
+#[test]
+fn built_models_have_the_planned_parameter_counts() -> TestResult {
+    let _lock = torch_lock();
+    for (hidden, expected) in [("[5,10,10,10,10,10,5]", 571), ("[10,18,15,4]", 572), ("[190]", 571)]
+    {
+        let p = plan(&spec(&format!(r#"{{"mlp": {{"hidden": {hidden}}}}}"#))?, &[1], 1)?;
+        let w = Weights::init(&p, Device::Cpu)?;
+        let built: usize = w.params.iter().map(Tensor::numel).sum();
+        assert_eq!((built, w.flat.numel()), (expected, expected), "{hidden}");
+    }
+    Ok(())
+}
+
+#[test]
+fn initialisation_is_seeded_and_within_pytorch_bounds() -> TestResult {
+    let _lock = torch_lock();
+    let p = plan(&spec(r#"{"mlp": {"hidden": [16]}}"#)?, &[4], 3)?;
+    tch::manual_seed(5);
+    let a = Weights::init(&p, Device::Cpu)?;
+    tch::manual_seed(5);
+    let b = Weights::init(&p, Device::Cpu)?;
+    assert!(a.flat.equal(&b.flat));
+    let w0 = f64::try_from(a.params[0].abs().max())?;
+    assert!(w0 <= 0.5 && w0 > 0.4, "layer 0 weights within 1/sqrt(4): {w0}");
+    let w1 = f64::try_from(a.params[2].abs().max())?;
+    assert!(w1 <= 0.25, "layer 2 weights within 1/sqrt(16): {w1}");
+    Ok(())
+}
+
+#[test]
+fn parameters_are_views_of_the_flat_vector() -> TestResult {
+    let _lock = torch_lock();
+    let p = plan(&spec(r#"{"mlp": {"hidden": [2]}}"#)?, &[1], 1)?;
+    let w = Weights::init(&p, Device::Cpu)?;
+    {
+        let _guard = tch::no_grad_guard();
+        let _ = w.flat.shallow_clone().f_fill_(0.5)?;
+    }
+    assert_eq!(f64::try_from(w.params[3].sum(Kind::Double))?, 0.5);
+    let names: Vec<String> = w.named(&p).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"]);
+    Ok(())
+}
+
+#[test]
+fn forward_and_gradients_through_views() -> TestResult {
+    let _lock = torch_lock();
+    let s = spec(
+        r#"{"layers": [{"conv": {"filters": 4, "kernel": 3, "padding": "same"}}, "batchnorm",
+            "tanh", {"avgpool": 2}, "flatten", {"dropout": 0.5}, {"dense": 3}]}"#,
+    )?;
+    let p = plan(&s, &[2, 4, 4], 3)?;
+    let w = Weights::init(&p, Device::Cpu)?;
+    let x = Tensor::f_randn([5, 2, 4, 4], (Kind::Float, Device::Cpu))?;
+    let y = forward(&p, &w.params, &w.buffers, &x, true)?;
+    assert_eq!(y.size(), vec![5, 3]);
+    let grads = Tensor::f_run_backward(&[y.sum(Kind::Float)], &w.params, false, false)?;
+    assert_eq!(grads.len(), w.params.len());
+    assert_eq!(grads[0].size(), vec![4, 2, 3, 3]);
+    // Training mode moved the running mean away from zero.
+    assert!(f64::try_from(w.buffers[0].abs().sum(Kind::Double))? > 0.0);
+    let eval1 = forward(&p, &w.params, &w.buffers, &x, false)?;
+    let eval2 = forward(&p, &w.params, &w.buffers, &x, false)?;
+    assert!(eval1.equal(&eval2), "evaluation mode is deterministic (no dropout)");
+    Ok(())
+}
+
+#[test]
+fn wrong_tensor_count_is_a_bug_not_a_panic() -> TestResult {
+    let p = plan(&spec(r#"{"mlp": {"hidden": [2]}}"#)?, &[1], 1)?;
+    let x = Tensor::f_zeros([1, 1], (Kind::Float, Device::Cpu))?;
+    assert!(forward(&p, &[], &[], &x, false).is_err());
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Stage kinds that draw figures from the Parquet tables of other stages. They need no
+//! libtorch and run inside the engine's process.
+
+pub mod line;
+pub(crate) mod series;
+
+pub use line::LinePlot;

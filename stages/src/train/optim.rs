@@ -1,0 +1,339 @@
+//! Adam, SGD and RMSprop over plain parameter tensors, updated in place.
+//!
+//! tch's `nn::Optimizer` is bound to a `VarStore`; these work on any list of tensors with
+//! matching gradients instead. Every update is element by element, so applying one of them to
+//! the stacked `[K, ...]` parameters of K models is exactly K independent optimizers, and
+//! applying it to a model's single flat parameter vector (see `model::network::Weights`) is
+//! the same as applying it per tensor, in a handful of operations. All state (moments, momentum
+//! buffers) is held in tensors, and the step count in [`Optimizer::steps`], so that it can be
+//! saved for resuming.
+//!
+//! The formulas follow PyTorch's `torch.optim` (L2 weight decay added to the gradient, Adam's
+//! bias corrections, RMSprop's `eps` outside the square root), plus Keras's inverse-time
+//! learning-rate decay `lr_t = lr / (1 + decay · t)` for RMSprop, with `t` the number of
+//! updates already made, which the course's CIFAR-10 example uses.
+
+use pipeline_engine::stage::{ParamIssue, StageError};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::error::TchContext;
+
+/// An optimizer and its hyper-parameters, as written in a pipeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerSpec {
+    /// Adam (Kingma and Ba, 2015).
+    Adam(AdamSpec),
+    /// Stochastic gradient descent, with optional (Nesterov) momentum.
+    Sgd(SgdSpec),
+    /// RMSprop (Hinton), with optional momentum and Keras-style learning-rate decay.
+    Rmsprop(RmspropSpec),
+}
+
+impl Default for OptimizerSpec {
+    fn default() -> Self {
+        OptimizerSpec::Adam(AdamSpec {
+            lr: 1e-3,
+            betas: default_betas(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+        })
+    }
+}
+
+/// Adam's hyper-parameters (PyTorch's defaults except `lr`, which is required).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamSpec {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates.
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// Added to the denominator for stability.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+/// SGD's hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgdSpec {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0 = none).
+    #[serde(default)]
+    pub momentum: f64,
+    /// Use Nesterov momentum (needs `momentum > 0`).
+    #[serde(default)]
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient.
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+/// RMSprop's hyper-parameters (PyTorch's defaults; Keras uses `rho: 0.9, eps: 1e-7`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmspropSpec {
+    /// Learning rate before decay.
+    pub lr: f64,
+    /// Smoothing constant of the squared-gradient average (Keras calls it `rho`).
+    #[serde(default = "default_alpha", alias = "rho")]
+    pub alpha: f64,
+    /// Added to the denominator for stability.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Momentum factor (0 = none).
+    #[serde(default)]
+    pub momentum: f64,
+    /// L2 penalty added to the gradient.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Inverse-time learning-rate decay: `lr / (1 + decay · t)` at update `t` (from 0).
+    #[serde(default)]
+    pub decay: f64,
+}
+
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+
+fn default_eps() -> f64 {
+    1e-8
+}
+
+fn default_alpha() -> f64 {
+    0.99
+}
+
+impl OptimizerSpec {
+    /// The optimizer's name for tables (`adam`, `sgd`, `rmsprop`).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            OptimizerSpec::Adam(_) => "adam",
+            OptimizerSpec::Sgd(_) => "sgd",
+            OptimizerSpec::Rmsprop(_) => "rmsprop",
+        }
+    }
+
+    /// The base learning rate.
+    pub(crate) fn lr(&self) -> f64 {
+        match self {
+            OptimizerSpec::Adam(a) => a.lr,
+            OptimizerSpec::Sgd(s) => s.lr,
+            OptimizerSpec::Rmsprop(r) => r.lr,
+        }
+    }
+
+    /// Checks value ranges; `at` is the key path of the optimizer.
+    pub(crate) fn check(&self, at: &str) -> Result<(), ParamIssue> {
+        let at = format!("{at}.{}", self.name());
+        let positive = |v: f64, key: &str| check_range(v, &at, key, v > 0.0, "above 0");
+        let non_negative = |v: f64, key: &str| check_range(v, &at, key, v >= 0.0, "at least 0");
+        let fraction = |v: f64, key: &str| {
+            check_range(v, &at, key, (0.0..1.0).contains(&v), "at least 0 and below 1")
+        };
+        match self {
+            OptimizerSpec::Adam(a) => {
+                positive(a.lr, "lr")?;
+                fraction(a.betas[0], "betas.0")?;
+                fraction(a.betas[1], "betas.1")?;
+                positive(a.eps, "eps")?;
+                non_negative(a.weight_decay, "weight_decay")
+            }
+            OptimizerSpec::Sgd(s) => {
+                positive(s.lr, "lr")?;
+                non_negative(s.momentum, "momentum")?;
+                non_negative(s.weight_decay, "weight_decay")?;
+                check_range(1.0, &at, "nesterov", !s.nesterov || s.momentum > 0.0, "")
+                    .map_err(|_| ParamIssue::at(&format!("{at}.nesterov"), "needs momentum > 0"))
+            }
+            OptimizerSpec::Rmsprop(r) => {
+                positive(r.lr, "lr")?;
+                fraction(r.alpha, "alpha")?;
+                positive(r.eps, "eps")?;
+                non_negative(r.momentum, "momentum")?;
+                non_negative(r.weight_decay, "weight_decay")?;
+                non_negative(r.decay, "decay")
+            }
+        }
+    }
+}
+
+fn check_range(v: f64, at: &str, key: &str, ok: bool, expected: &str) -> Result<(), ParamIssue> {
+    if ok && v.is_finite() {
+        Ok(())
+    } else {
+        Err(ParamIssue::at(&format!("{at}.{key}"), format!("must be {expected}, found {v}")))
+    }
+}
+
+/// Per-parameter state of each algorithm, as tensors shaped like the parameters.
+enum State {
+    Adam { m: Vec<Tensor>, v: Vec<Tensor> },
+    Sgd { momentum: Vec<Tensor> },
+    Rmsprop { square_avg: Vec<Tensor>, momentum: Vec<Tensor> },
+}
+
+/// An optimizer with its state for a fixed list of parameters.
+pub(crate) struct Optimizer {
+    spec: OptimizerSpec,
+    state: State,
+    /// A reusable buffer per parameter for intermediate results.
+    scratch: Vec<Tensor>,
+    steps: u64,
+}
+
+impl Optimizer {
+    /// An optimizer for `params` with zeroed state.
+    pub(crate) fn new(spec: &OptimizerSpec, params: &[Tensor]) -> Result<Self, StageError> {
+        let zeros = || -> Result<Vec<Tensor>, StageError> {
+            params.iter().map(|p| p.f_zeros_like().ctx("allocating optimizer state")).collect()
+        };
+        let state = match spec {
+            OptimizerSpec::Adam(_) => State::Adam { m: zeros()?, v: zeros()? },
+            OptimizerSpec::Sgd(_) => State::Sgd { momentum: zeros()? },
+            OptimizerSpec::Rmsprop(_) => State::Rmsprop { square_avg: zeros()?, momentum: zeros()? },
+        };
+        Ok(Self { spec: spec.clone(), state, scratch: zeros()?, steps: 0 })
+    }
+
+    /// Updates made so far.
+    pub(crate) fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// One update of `params` in place from `grads` (one per parameter, same shapes), which
+    /// the update may overwrite.
+    pub(crate) fn step(&mut self, params: &[Tensor], grads: &mut [Tensor]) -> Result<(), StageError> {
+        if params.len() != grads.len() || params.len() != self.scratch.len() {
+            return Err(StageError::bug("optimizer step with mismatched parameter lists"));
+        }
+        let _guard = tch::no_grad_guard();
+        let t = self.steps;
+        for i in 0..params.len() {
+            self.update(i, &params[i], &mut grads[i], t).ctx("optimizer step")?;
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn update(&mut self, i: usize, p: &Tensor, g: &mut Tensor, t: u64) -> Result<(), tch::TchError> {
+        let scratch = &self.scratch[i];
+        match (&self.spec, &mut self.state) {
+            (OptimizerSpec::Adam(h), State::Adam { m, v }) => {
+                decay_into(g, p, h.weight_decay, scratch)?;
+                adam(h, t, p, g, &m[i], &v[i], scratch)
+            }
+            (OptimizerSpec::Sgd(h), State::Sgd { momentum }) => {
+                decay_into(g, p, h.weight_decay, scratch)?;
+                sgd(h, p, g, &momentum[i], scratch)
+            }
+            (OptimizerSpec::Rmsprop(h), State::Rmsprop { square_avg, momentum }) => {
+                decay_into(g, p, h.weight_decay, scratch)?;
+                rmsprop(h, t, p, g, &square_avg[i], &momentum[i], scratch)
+            }
+            _ => Err(tch::TchError::Kind("optimizer state does not match its kind".to_owned())),
+        }
+    }
+}
+
+/// `g += weight_decay · p` (L2 regularisation), using `scratch`.
+fn decay_into(g: &mut Tensor, p: &Tensor, wd: f64, scratch: &Tensor) -> Result<(), tch::TchError> {
+    if wd != 0.0 {
+        p.f_mul_scalar_out(scratch, wd)?;
+        g.f_add_(scratch)?;
+    }
+    Ok(())
+}
+
+/// m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+/// p ← p − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε), with t counted from 1.
+fn adam(
+    h: &AdamSpec,
+    t: u64,
+    p: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    scratch: &Tensor,
+) -> Result<(), tch::TchError> {
+    let [b1, b2] = h.betas;
+    let t = (t + 1) as f64;
+    let (bc1, bc2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+    m.shallow_clone().f_lerp_(g, 1.0 - b1)?;
+    g.f_mul_out(scratch, g)?;
+    v.shallow_clone().f_lerp_(scratch, 1.0 - b2)?;
+    let mut denom = v.f_sqrt_out(scratch)?;
+    denom.f_div_scalar_(bc2.sqrt())?;
+    denom.f_add_scalar_(h.eps)?;
+    let mut step = m.f_div_out(scratch, &denom)?;
+    step.f_mul_scalar_(-h.lr / bc1)?;
+    p.shallow_clone().f_add_(&step)?;
+    Ok(())
+}
+
+/// With momentum μ: b ← μ·b + g, d = g + μ·b (Nesterov) or b; p ← p − lr·d.
+fn sgd(
+    h: &SgdSpec,
+    p: &Tensor,
+    g: &Tensor,
+    buf: &Tensor,
+    scratch: &Tensor,
+) -> Result<(), tch::TchError> {
+    let direction = if h.momentum == 0.0 {
+        g.shallow_clone()
+    } else {
+        let mut b = buf.shallow_clone();
+        b.f_mul_scalar_(h.momentum)?;
+        b.f_add_(g)?;
+        if h.nesterov {
+            let mut d = b.f_mul_scalar_out(scratch, h.momentum)?;
+            d.f_add_(g)?;
+            d
+        } else {
+            b
+        }
+    };
+    let step = direction.f_mul_scalar_out(scratch, -h.lr)?;
+    p.shallow_clone().f_add_(&step)?;
+    Ok(())
+}
+
+/// s ← α·s + (1−α)·g²; a = √s + ε; with momentum μ: b ← μ·b + g/a, p ← p − lr_t·b;
+/// without: p ← p − lr_t·g/a; lr_t = lr / (1 + decay·t), t counted from 0.
+fn rmsprop(
+    h: &RmspropSpec,
+    t: u64,
+    p: &Tensor,
+    g: &Tensor,
+    square_avg: &Tensor,
+    buf: &Tensor,
+    scratch: &Tensor,
+) -> Result<(), tch::TchError> {
+    let lr = h.lr / (1.0 + h.decay * t as f64);
+    g.f_mul_out(scratch, g)?;
+    square_avg.shallow_clone().f_lerp_(scratch, 1.0 - h.alpha)?;
+    let mut avg = square_avg.f_sqrt_out(scratch)?;
+    avg.f_add_scalar_(h.eps)?;
+    let step = if h.momentum == 0.0 {
+        let mut step = g.f_div_out(scratch, &avg)?;
+        step.f_mul_scalar_(-lr)?;
+        step
+    } else {
+        let mut b = buf.shallow_clone();
+        b.f_mul_scalar_(h.momentum)?;
+        b.f_addcdiv_(g, &avg)?;
+        b.f_mul_scalar_out(scratch, -lr)?
+    };
+    p.shallow_clone().f_add_(&step)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
