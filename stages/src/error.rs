@@ -22,17 +22,25 @@ impl<T> TchContext<T> for Result<T, tch::TchError> {
 
 fn classify(what: &str, err: &tch::TchError) -> StageError {
     let text = first_line(&err.to_string());
-    let base = if text.contains("out of memory") || text.contains("Out of memory") {
+    let lower = text.to_lowercase();
+    let base = if lower.contains("out of memory") || lower.contains("can't allocate memory") {
         StageError::environment(format!("{what}: libtorch ran out of memory"))
     } else {
         StageError::bug(format!("{what} failed in libtorch"))
     };
-    StageError { causes: vec![text], ..base }
+    StageError {
+        causes: vec![text],
+        ..base
+    }
 }
 
 /// libtorch appends a C++ backtrace to its messages; the first line is the message itself.
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_owned()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -45,13 +53,21 @@ mod tests {
         let err: Result<(), _> = Err(tch::TchError::Torch("CUDA out of memory.\n trace".into()));
         let err = err.ctx("forward pass").err();
         assert_eq!(err.as_ref().map(|e| e.class), Some(ErrorClass::Environment));
-        assert_eq!(err.map(|e| e.causes), Some(vec!["CUDA out of memory.".to_owned()]));
+        let causes = err.map(|e| e.causes).unwrap_or_default();
+        assert_eq!(causes.len(), 1);
+        assert!(causes[0].ends_with("CUDA out of memory."), "{causes:?}");
     }
 
     #[test]
     fn other_failures_are_bugs_naming_the_operation() {
         let err: Result<(), _> = Err(tch::TchError::Shape("bad".into()));
         let err = err.ctx("forward pass").err().map(|e| (e.class, e.message));
-        assert_eq!(err, Some((ErrorClass::Bug, "forward pass failed in libtorch".to_owned())));
+        assert_eq!(
+            err,
+            Some((
+                ErrorClass::Bug,
+                "forward pass failed in libtorch".to_owned()
+            ))
+        );
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod error;
 pub(crate) mod json_file;
 pub mod kinds;
 pub(crate) mod model;
+pub mod plot;
 pub(crate) mod rng;
 pub(crate) mod table;
 pub(crate) mod tensor_file;
@@ -33,5 +34,6 @@ pub fn register(registry: &mut Registry) {
         .register(typed(kinds::functions::Functions))
         .register(typed(kinds::images::Images))
         .register(typed(kinds::train::Train))
-        .register(typed(kinds::predict::Predict));
+        .register(typed(kinds::predict::Predict))
+        .register(typed(plot::LinePlot));
 }

@@ -27,11 +27,15 @@ pub(crate) fn write_table<P: Serialize>(
 ) -> Result<(), StageError> {
     let params = serde_json::to_value(params)
         .map_err(|e| StageError::bug("parameters cannot be encoded as JSON").caused_by(&e))?;
-    let metadata =
-        [(KIND_KEY.to_owned(), kind.to_owned()), (PARAMS_KEY.to_owned(), params.to_string())];
+    let metadata = [
+        (KIND_KEY.to_owned(), kind.to_owned()),
+        (PARAMS_KEY.to_owned(), params.to_string()),
+    ];
     table.write_parquet(path, &metadata).map_err(|err| {
         let base = match err {
-            TableError::Io { .. } => StageError::environment(format!("cannot write {}", path.display())),
+            TableError::Io { .. } => {
+                StageError::environment(format!("cannot write {}", path.display()))
+            }
             _ => StageError::bug(format!("the table for {} is malformed", path.display())),
         };
         base.caused_by(&err)
@@ -54,10 +58,21 @@ mod tests {
         let path = dir.path().join("t.parquet");
         let mut table = Table::new();
         table.push("epoch", ColumnData::I64(vec![0, 1]));
-        write_table(&path, &table, "train", &Params { zeta: 1, alpha: "a" })?;
+        write_table(
+            &path,
+            &table,
+            "train",
+            &Params {
+                zeta: 1,
+                alpha: "a",
+            },
+        )?;
         let metadata = read_metadata(&path)?;
         assert!(metadata.contains(&(KIND_KEY.to_owned(), "train".to_owned())));
-        let params = (PARAMS_KEY.to_owned(), r#"{"alpha":"a","zeta":1}"#.to_owned());
+        let params = (
+            PARAMS_KEY.to_owned(),
+            r#"{"alpha":"a","zeta":1}"#.to_owned(),
+        );
         assert!(metadata.contains(&params), "{metadata:?}");
         Ok(())
     }

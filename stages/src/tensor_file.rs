@@ -36,11 +36,17 @@ fn host_copy(t: &Tensor) -> Result<Tensor, StageError> {
 /// environment error; an unreadable one an input error naming it.
 pub(crate) fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>, StageError> {
     if !path.is_file() {
-        return Err(StageError::environment(format!("{} does not exist", path.display())));
+        return Err(StageError::environment(format!(
+            "{} does not exist",
+            path.display()
+        )));
     }
     let tensors = Tensor::read_safetensors(path).map_err(|err| {
-        StageError::input(format!("{} is not a readable safetensors file", path.display()))
-            .caused_by(&err)
+        StageError::input(format!(
+            "{} is not a readable safetensors file",
+            path.display()
+        ))
+        .caused_by(&err)
     })?;
     Ok(tensors.into_iter().collect())
 }
@@ -81,14 +87,23 @@ mod tests {
     fn round_trip_and_checked_take() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("t.safetensors");
-        let a = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]).transpose(0, 1);
+        let a = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0])
+            .view([2, 2])
+            .transpose(0, 1);
         write_tensors(&path, &[("a".to_owned(), &a)])?;
         let mut read = read_tensors(&path)?;
         let wrong = take_checked(&mut read, &path, "a", tch::Kind::Float, &[4]);
-        assert!(wrong.err().is_some_and(|e| e.message.contains("expected Float [4]")));
+        assert!(
+            wrong
+                .err()
+                .is_some_and(|e| e.message.contains("expected Float [4]"))
+        );
         let mut read = read_tensors(&path)?;
         let back = take_checked(&mut read, &path, "a", tch::Kind::Float, &[2, 2])?;
-        assert_eq!(Vec::<f32>::try_from(back.view([4]))?, vec![1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(back.view([4]))?,
+            vec![1.0, 3.0, 2.0, 4.0]
+        );
         let missing = take_checked(&mut read, &path, "b", tch::Kind::Float, &[4]).err();
         assert!(missing.is_some_and(|e| e.class == ErrorClass::Input && e.message.contains("`b`")));
         Ok(())

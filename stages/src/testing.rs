@@ -51,7 +51,11 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 /// Writes `data` to `dir/name` and returns the path.
 pub(crate) fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let path = dir.join(name);
-    assert!(std::fs::write(&path, data).is_ok(), "cannot write {}", path.display());
+    assert!(
+        std::fs::write(&path, data).is_ok(),
+        "cannot write {}",
+        path.display()
+    );
     path
 }
 
@@ -60,5 +64,85 @@ pub(crate) fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
 /// seeding and drawing would break the other's reproducibility.
 pub(crate) fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Collects the events a stage reports.
+#[derive(Default)]
+pub(crate) struct Events(pub(crate) std::sync::Mutex<Vec<pipeline_engine::stage::StageEvent>>);
+
+impl pipeline_engine::stage::EventSink for Events {
+    fn emit(&self, _stage: &str, event: pipeline_engine::stage::StageEvent) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
+    }
+}
+
+/// Runs a stage kind the way the engine does: parameters given as JSON are canonicalized
+/// (defaults filled, checks run), then the stage runs on CPU with 2 threads, its inputs bound
+/// to the given folders, writing into `out`.
+pub(crate) fn run_stage(
+    kind: Box<dyn pipeline_engine::stage::StageKind>,
+    params: serde_json::Value,
+    inputs: &[(&str, &Path)],
+    out: &Path,
+    seed: u64,
+    events: &Events,
+) -> Result<(), pipeline_engine::stage::StageError> {
+    run_stage_threads(kind, params, inputs, out, seed, events, 2)
+}
+
+/// [`run_stage`] with a chosen number of intra-op threads.
+pub(crate) fn run_stage_threads(
+    kind: Box<dyn pipeline_engine::stage::StageKind>,
+    params: serde_json::Value,
+    inputs: &[(&str, &Path)],
+    out: &Path,
+    seed: u64,
+    events: &Events,
+    threads: usize,
+) -> Result<(), pipeline_engine::stage::StageError> {
+    use pipeline_engine::stage::{Device, StageContext, StageError, StageInputs, UpstreamOutput};
+    let params = kind
+        .canonicalize(params)
+        .map_err(|issue| StageError::input(format!("{:?}: {}", issue.path, issue.message)))?;
+    let mut slots = StageInputs::default();
+    for (slot, dir) in inputs {
+        let upstream = UpstreamOutput {
+            stage: format!("upstream-{slot}"),
+            matrix: Default::default(),
+            dir: dir.to_path_buf(),
+        };
+        slots.slots.insert((*slot).to_owned(), vec![upstream]);
+    }
+    let resume = out.join("../resume");
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let ctx = StageContext {
+        stage: "test-stage",
+        pipeline: "test",
+        inputs: &slots,
+        out_dir: out,
+        resume_dir: &resume,
+        workspace: Path::new(env!("CARGO_MANIFEST_DIR")),
+        seed,
+        threads,
+        device: Device::Cpu,
+        events,
+        cancel: &cancel,
+    };
+    kind.run(&params, &ctx)
+}
+
+/// A fresh folder `name` inside `parent`.
+pub(crate) fn subdir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    assert!(
+        std::fs::create_dir_all(&dir).is_ok(),
+        "cannot create {}",
+        dir.display()
+    );
+    dir
 }

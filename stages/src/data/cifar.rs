@@ -16,8 +16,13 @@ use super::file::read_raw;
 use super::images::ImageSet;
 
 /// The training batches, in the order their images are concatenated.
-const TRAIN_FILES: [&str; 5] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
 /// The test batch.
 const TEST_FILE: &str = "test_batch.bin";
 /// Channels, height, width of a CIFAR-10 image.
@@ -31,7 +36,11 @@ const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 
 /// Every file the reader needs in `dir`: the five training batches, then the test batch.
 pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
-    TRAIN_FILES.iter().chain([&TEST_FILE]).map(|name| dir.join(name)).collect()
+    TRAIN_FILES
+        .iter()
+        .chain([&TEST_FILE])
+        .map(|name| dir.join(name))
+        .collect()
 }
 
 /// Reads the training and test sets from a `cifar-10-batches-bin` folder.
@@ -47,7 +56,11 @@ pub(crate) fn read(dir: &Path) -> Result<(ImageSet, ImageSet), StageError> {
 }
 
 fn empty() -> ImageSet {
-    ImageSet { shape: SHAPE, pixels: Vec::new(), labels: Vec::new() }
+    ImageSet {
+        shape: SHAPE,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+    }
 }
 
 fn check_present(dir: &Path) -> Result<(), StageError> {
@@ -131,7 +144,10 @@ mod tests {
         assert_eq!(train.labels, vec![0, 9, 1, 8, 2, 7, 3, 6, 4, 5]);
         assert_eq!(train.shape, [3, 32, 32]);
         let third = &train.pixels[2 * 3072..3 * 3072];
-        assert_eq!((third[0], third[1024], third[2048], third[3071]), (10, 11, 12, 12));
+        assert_eq!(
+            (third[0], third[1024], third[2048], third[3071]),
+            (10, 11, 12, 12)
+        );
         assert_eq!((test.labels.clone(), test.pixels[0]), (vec![3], 200));
         Ok(())
     }
@@ -147,7 +163,10 @@ mod tests {
             assert!(msg.contains(name), "{msg}");
         }
         assert!(!msg.contains("data_batch_1.bin"), "{msg}");
-        assert!(msg.contains(URL) && msg.contains("cifar-10-batches-bin"), "{msg}");
+        assert!(
+            msg.contains(URL) && msg.contains("cifar-10-batches-bin"),
+            "{msg}"
+        );
         Ok(())
     }
 
@@ -161,7 +180,12 @@ mod tests {
         let err = read(dir.path()).err().ok_or("expected an error")?;
         assert_eq!(err.class, ErrorClass::Input);
         assert!(err.message.contains("data_batch_4.bin"), "{}", err.message);
-        assert!(err.message.contains("incomplete record at byte offset 3073"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("incomplete record at byte offset 3073"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("ends at byte 3173"), "{}", err.message);
         Ok(())
     }
@@ -170,9 +194,19 @@ mod tests {
     fn label_out_of_range_names_offset() -> TestResult {
         let dir = tempfile::tempdir()?;
         write_all(dir.path());
-        write(dir.path(), TEST_FILE, &[record(1, 1), record(10, 1)].concat());
-        let err = read(dir.path()).err().map(|e| e.message).unwrap_or_default();
-        assert!(err.contains("test_batch.bin: label 10 at byte offset 3073"), "{err}");
+        write(
+            dir.path(),
+            TEST_FILE,
+            &[record(1, 1), record(10, 1)].concat(),
+        );
+        let err = read(dir.path())
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            err.contains("test_batch.bin: label 10 at byte offset 3073"),
+            "{err}"
+        );
         Ok(())
     }
 }

@@ -25,7 +25,7 @@ pub(crate) const TENSORS_FILE: &str = "dataset.safetensors";
 /// The description file of a data set folder.
 pub(crate) const INFO_FILE: &str = "dataset.json";
 /// The version of the folder layout; bumped when it changes incompatibly.
-const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// What a model trained on the data set predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,11 @@ pub(crate) struct Normalization {
 impl Normalization {
     /// The identity: divide by 1, subtract 0, divide by 1 for each of `channels`.
     pub(crate) fn identity(channels: usize) -> Self {
-        Self { divide: 1.0, mean: vec![0.0; channels], std: vec![1.0; channels] }
+        Self {
+            divide: 1.0,
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+        }
     }
 }
 
@@ -132,7 +136,13 @@ impl Dataset {
     ) -> Result<Self, StageError> {
         let (train_x, train_y) = image_tensors(train)?;
         let (test_x, test_y) = image_tensors(test)?;
-        Ok(Self { info, train_x, train_y, test_x, test_y })
+        Ok(Self {
+            info,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+        })
     }
 
     /// A regression data set with `d`-dimensional inputs.
@@ -144,7 +154,13 @@ impl Dataset {
     ) -> Result<Self, StageError> {
         let (train_x, train_y) = point_tensors(d, &train)?;
         let (test_x, test_y) = point_tensors(d, &test)?;
-        Ok(Self { info, train_x, train_y, test_x, test_y })
+        Ok(Self {
+            info,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+        })
     }
 
     /// Writes the folder's two files into `dir`.
@@ -173,13 +189,21 @@ impl Dataset {
         let train_y = take("train_y", y_kind, y_shape(&info, info.train_size))?;
         let test_x = take("test_x", x_kind, x_shape(&info, info.test_size))?;
         let test_y = take("test_y", y_kind, y_shape(&info, info.test_size))?;
-        let data = Self { info, train_x, train_y, test_x, test_y };
+        let data = Self {
+            info,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+        };
         data.check_labels(&path)?;
         Ok(data)
     }
 
     fn check_labels(&self, path: &Path) -> Result<(), StageError> {
-        let Some(classes) = self.info.classes else { return Ok(()) };
+        let Some(classes) = self.info.classes else {
+            return Ok(());
+        };
         for (name, y) in [("train_y", &self.train_y), ("test_y", &self.test_y)] {
             if y.numel() == 0 {
                 continue;
@@ -208,15 +232,27 @@ pub(crate) fn read_info(dir: &Path) -> Result<DatasetInfo, StageError> {
 
 fn check_info(info: &DatasetInfo) -> Result<(), String> {
     if info.format != FORMAT {
-        return Err(format!("format {} is not supported (expected {FORMAT})", info.format));
+        return Err(format!(
+            "format {} is not supported (expected {FORMAT})",
+            info.format
+        ));
     }
     let channels = info.input_shape.first().copied().unwrap_or(0);
-    if info.input_shape.is_empty() || info.input_shape.contains(&0) {
-        return Err(format!("input_shape {:?} has an empty dimension", info.input_shape));
+    let size = info
+        .input_shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
+    if info.input_shape.is_empty() || size.is_none_or(|s| s == 0 || s > 1 << 36) {
+        return Err(format!(
+            "input_shape {:?} is empty or too large",
+            info.input_shape
+        ));
     }
     let n = &info.normalization;
     if n.mean.len() != channels || n.std.len() != channels {
-        return Err(format!("normalization needs {channels} means and standard deviations"));
+        return Err(format!(
+            "normalization needs {channels} means and standard deviations"
+        ));
     }
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if !positive(n.divide) || !n.std.iter().all(|s| positive(*s)) {
@@ -242,7 +278,10 @@ fn kinds(info: &DatasetInfo) -> (Kind, Kind) {
 }
 
 fn x_shape(info: &DatasetInfo, n: usize) -> Vec<i64> {
-    std::iter::once(n).chain(info.input_shape.iter().copied()).map(|d| d as i64).collect()
+    std::iter::once(n)
+        .chain(info.input_shape.iter().copied())
+        .map(|d| d as i64)
+        .collect()
 }
 
 fn y_shape(info: &DatasetInfo, n: usize) -> Vec<i64> {

@@ -37,18 +37,28 @@ impl Bytes {
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Bytes, StageError> {
     let raw = read_raw(path)?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Bytes { path: path.to_owned(), data: raw, gzipped: false });
+        return Ok(Bytes {
+            path: path.to_owned(),
+            data: raw,
+            gzipped: false,
+        });
     }
     let mut data = Vec::new();
-    MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut data).map_err(|err| {
-        StageError::input(format!(
-            "{}: corrupt gzip data (the file starts with gzip's magic bytes 0x1f 0x8b but does \
+    MultiGzDecoder::new(raw.as_slice())
+        .read_to_end(&mut data)
+        .map_err(|err| {
+            StageError::input(format!(
+                "{}: corrupt gzip data (the file starts with gzip's magic bytes 0x1f 0x8b but does \
              not unpack)",
-            path.display()
-        ))
-        .caused_by(&err)
-    })?;
-    Ok(Bytes { path: path.to_owned(), data, gzipped: true })
+                path.display()
+            ))
+            .caused_by(&err)
+        })?;
+    Ok(Bytes {
+        path: path.to_owned(),
+        data,
+        gzipped: true,
+    })
 }
 
 /// Reads `path` whole; a missing file is an environment error naming the path.
@@ -89,8 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_gzip_is_an_input_error_naming_the_file() -> Result<(), Box<dyn std::error::Error>>
-    {
+    fn corrupt_gzip_is_an_input_error_naming_the_file() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("broken.gz");
         std::fs::write(&path, [0x1f, 0x8b, 8, 0, 1, 2, 3])?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Which function to sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Function {
+pub enum Function {
     /// sin(5πx)/(5πx).
     Sinc,
     /// sgn(sin(5πx)), with the zero convention of [`sign`].
@@ -59,7 +59,15 @@ fn sign(x: f64) -> f64 {
 /// `n` evenly spaced points from `x_min` to `x_max` inclusive (`n >= 2`).
 pub(crate) fn train_grid(n: usize, x_min: f64, x_max: f64) -> Vec<f64> {
     let step = (x_max - x_min) / (n - 1) as f64;
-    (0..n).map(|i| if i + 1 == n { x_max } else { x_min + i as f64 * step }).collect()
+    (0..n)
+        .map(|i| {
+            if i + 1 == n {
+                x_max
+            } else {
+                x_min + i as f64 * step
+            }
+        })
+        .collect()
 }
 
 /// The centres of `n` equal cells spanning `x_min..x_max` (`n >= 1`).
@@ -124,8 +132,12 @@ mod tests {
     fn sign_zeros_survive_on_the_default_training_grid() {
         let xs = train_grid(10_000, 0.0001, 1.0);
         let (inputs, targets) = sample(Function::Sign, &xs);
-        let zeros: Vec<f32> =
-            inputs.iter().zip(&targets).filter(|(_, t)| **t == 0.0).map(|(x, _)| *x).collect();
+        let zeros: Vec<f32> = inputs
+            .iter()
+            .zip(&targets)
+            .filter(|(_, t)| **t == 0.0)
+            .map(|(x, _)| *x)
+            .collect();
         assert_eq!(zeros, vec![0.2, 0.4, 0.6, 0.8, 1.0]);
         assert_eq!(targets[0], 1.0);
     }

@@ -39,7 +39,11 @@ pub(crate) fn read_pair(
             labels.len()
         )));
     }
-    Ok(ImageSet { shape: [1, images.rows, images.cols], pixels: images.pixels, labels })
+    Ok(ImageSet {
+        shape: [1, images.rows, images.cols],
+        pixels: images.pixels,
+        labels,
+    })
 }
 
 /// The contents of an IDX image file.
@@ -62,16 +66,34 @@ fn read_images(path: &Path) -> Result<IdxImages, StageError> {
         )));
     }
     let what = format!("pixels ({count} images of {rows}x{cols})");
-    let pixels = payload(bytes, 16, u128::from(count) * u128::from(rows) * u128::from(cols), &what)?;
-    Ok(IdxImages { count: to_usize(count), rows: to_usize(rows), cols: to_usize(cols), pixels })
+    let pixels = payload(
+        bytes,
+        16,
+        u128::from(count) * u128::from(rows) * u128::from(cols),
+        &what,
+    )?;
+    Ok(IdxImages {
+        count: to_usize(count),
+        rows: to_usize(rows),
+        cols: to_usize(cols),
+        pixels,
+    })
 }
 
 fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>, StageError> {
     let bytes = read_maybe_gzip(path)?;
     let dims = header(&bytes, LABELS_MAGIC)?;
     let describe = bytes.describe();
-    let labels = payload(bytes, 8, u128::from(dims[0]), &format!("labels ({} labels)", dims[0]))?;
-    if let Some((i, value)) = labels.iter().enumerate().find(|(_, v)| usize::from(**v) >= classes)
+    let labels = payload(
+        bytes,
+        8,
+        u128::from(dims[0]),
+        &format!("labels ({} labels)", dims[0]),
+    )?;
+    if let Some((i, value)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, v)| usize::from(**v) >= classes)
     {
         return Err(StageError::input(format!(
             "{describe}: label {value} at byte offset {} is out of range, expected 0 to {}",
@@ -130,7 +152,13 @@ fn truncated(bytes: &Bytes, what: &str, expected: u128, from: usize) -> StageErr
 }
 
 fn wrong_magic(bytes: &Bytes, found: u32, expected: u32) -> StageError {
-    let kind = |m| if m == IMAGES_MAGIC { "IDX images" } else { "IDX labels" };
+    let kind = |m| {
+        if m == IMAGES_MAGIC {
+            "IDX images"
+        } else {
+            "IDX labels"
+        }
+    };
     let hint = match found {
         IMAGES_MAGIC | LABELS_MAGIC => format!("; this is a file of {}", kind(found)),
         _ => String::new(),

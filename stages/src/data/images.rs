@@ -46,6 +46,7 @@ impl ImageSet {
     }
 
     /// How many images carry each label `0..classes`.
+    #[cfg(test)]
     pub(crate) fn class_counts(&self, classes: usize) -> Vec<usize> {
         let mut counts = vec![0; classes];
         for &label in &self.labels {
@@ -62,7 +63,11 @@ mod tests {
     use super::*;
 
     fn three() -> ImageSet {
-        ImageSet { shape: [1, 1, 2], pixels: vec![1, 2, 3, 4, 5, 6], labels: vec![0, 1, 1] }
+        ImageSet {
+            shape: [1, 1, 2],
+            pixels: vec![1, 2, 3, 4, 5, 6],
+            labels: vec![0, 1, 1],
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::images::ImageSet;
 /// no variation gets a standard deviation of 1 so that standardizing it is a no-op shift.
 pub(crate) fn channel_stats(set: &ImageSet) -> (Vec<f64>, Vec<f64>) {
     let histograms = histograms(set);
-    histograms.iter().map(|h| mean_std(h)).unzip()
+    histograms.iter().map(mean_std).unzip()
 }
 
 fn histograms(set: &ImageSet) -> Vec<[u64; 256]> {

@@ -102,10 +102,16 @@ impl ModelInfo {
 
 fn entries(plan: &Plan) -> Vec<TensorEntry> {
     let entry = |role| {
-        move |t: &TensorSpec| TensorEntry { name: t.name.clone(), shape: t.shape.clone(), role }
+        move |t: &TensorSpec| TensorEntry {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            role,
+        }
     };
     let params = plan.params.iter().map(entry(Role::Parameter));
-    params.chain(plan.buffers.iter().map(entry(Role::Buffer))).collect()
+    params
+        .chain(plan.buffers.iter().map(entry(Role::Buffer)))
+        .collect()
 }
 
 /// Writes the weights of a model to `path`.
@@ -114,14 +120,21 @@ pub(crate) fn save_weights(path: &Path, plan: &Plan, weights: &Weights) -> Resul
 }
 
 /// Reads weights for `plan` from `path` onto `device`, checking every name and shape.
-pub(crate) fn load_weights(path: &Path, plan: &Plan, device: Device) -> Result<Weights, StageError> {
+pub(crate) fn load_weights(
+    path: &Path,
+    plan: &Plan,
+    device: Device,
+) -> Result<Weights, StageError> {
     let mut stored = read_tensors(path)?;
     let weights = Weights::zeros(plan, device)?;
     let _guard = tch::no_grad_guard();
     let targets = plan.params.iter().zip(&weights.params);
     for (spec, target) in targets.chain(plan.buffers.iter().zip(&weights.buffers)) {
         let value = take_checked(&mut stored, path, &spec.name, Kind::Float, &spec.shape)?;
-        target.shallow_clone().f_copy_(&value).ctx(&format!("loading {}", spec.name))?;
+        target
+            .shallow_clone()
+            .f_copy_(&value)
+            .ctx(&format!("loading {}", spec.name))?;
     }
     Ok(weights)
 }

@@ -52,7 +52,11 @@ impl Weights {
             .map(|b| Tensor::f_zeros(b.shape.as_slice(), (Kind::Float, device)))
             .collect::<Result<_, _>>()
             .ctx("allocating buffers")?;
-        Ok(Self { flat, params, buffers })
+        Ok(Self {
+            flat,
+            params,
+            buffers,
+        })
     }
 
     /// Freshly initialised weights, drawn from libtorch's global generator in parameter order
@@ -73,7 +77,10 @@ impl Weights {
     pub(crate) fn named<'a>(&'a self, plan: &'a Plan) -> Vec<(String, &'a Tensor)> {
         let params = plan.params.iter().zip(&self.params);
         let buffers = plan.buffers.iter().zip(&self.buffers);
-        params.chain(buffers).map(|(spec, t)| (spec.name.clone(), t)).collect()
+        params
+            .chain(buffers)
+            .map(|(spec, t)| (spec.name.clone(), t))
+            .collect()
     }
 }
 
@@ -121,15 +128,30 @@ fn apply(
 ) -> Result<Tensor, tch::TchError> {
     match *op {
         Op::Dense { weight, bias } => h.f_linear(&p[weight], Some(&p[bias])),
-        Op::Conv { weight, bias, stride, padding } => {
-            h.f_conv2d(&p[weight], Some(&p[bias]), [stride; 2], [padding; 2], [1, 1], 1)
-        }
+        Op::Conv {
+            weight,
+            bias,
+            stride,
+            padding,
+        } => h.f_conv2d(
+            &p[weight],
+            Some(&p[bias]),
+            [stride; 2],
+            [padding; 2],
+            [1, 1],
+            1,
+        ),
         Op::MaxPool(k) => h.f_max_pool2d([k; 2], [k; 2], [0, 0], [1, 1], false),
         Op::AvgPool(k) => h.f_avg_pool2d([k; 2], [k; 2], [0, 0], false, true, None),
         Op::Flatten => h.f_flatten(1, -1),
         Op::Act(act) => activate(act, h),
         Op::Dropout(prob) => h.f_dropout(prob, train),
-        Op::BatchNorm { weight, bias, mean, var } => h.f_batch_norm(
+        Op::BatchNorm {
+            weight,
+            bias,
+            mean,
+            var,
+        } => h.f_batch_norm(
             Some(&p[weight]),
             Some(&p[bias]),
             Some(&b[mean]),

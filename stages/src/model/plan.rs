@@ -14,13 +14,22 @@ use pipeline_engine::stage::StageError;
 
 use super::spec::{Activation, ConvSpec, LayerSpec, ModelSpec, Padding};
 
+/// The most values one tensor (or one example's flattened activations) may hold: 2^36,
+/// beyond any memory these stages run in, so that a typo fails here rather than in libtorch.
+const MAX_TENSOR: usize = 1 << 36;
+
 /// One operation of the forward pass; indices refer to [`Plan::params`] and [`Plan::buffers`].
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Op {
     /// `x W^T + b`.
     Dense { weight: usize, bias: usize },
     /// A 2-D convolution with square stride and symmetric zero padding.
-    Conv { weight: usize, bias: usize, stride: i64, padding: i64 },
+    Conv {
+        weight: usize,
+        bias: usize,
+        stride: i64,
+        padding: i64,
+    },
     /// Max pooling, window = stride.
     MaxPool(i64),
     /// Average pooling, window = stride.
@@ -32,7 +41,12 @@ pub(crate) enum Op {
     /// Dropout with this probability (training only).
     Dropout(f64),
     /// Batch normalization with affine parameters and running-statistics buffers.
-    BatchNorm { weight: usize, bias: usize, mean: usize, var: usize },
+    BatchNorm {
+        weight: usize,
+        bias: usize,
+        mean: usize,
+        var: usize,
+    },
 }
 
 /// How a tensor is initialised.
@@ -90,7 +104,10 @@ pub(crate) fn plan(
     outputs: usize,
 ) -> Result<Plan, StageError> {
     let layers = expand(spec, input_shape.len(), outputs);
-    let mut builder = Builder { plan: Plan::default(), shape: input_shape.to_vec() };
+    let mut builder = Builder {
+        plan: Plan::default(),
+        shape: input_shape.to_vec(),
+    };
     for (i, layer) in layers.iter().enumerate() {
         builder.add(i, layer).map_err(|msg| {
             StageError::input(format!(
@@ -168,7 +185,8 @@ impl Builder {
             LayerSpec::Maxpool(k) => self.pool(*k).map(|k| self.plan.ops.push(Op::MaxPool(k))),
             LayerSpec::Avgpool(k) => self.pool(*k).map(|k| self.plan.ops.push(Op::AvgPool(k))),
             LayerSpec::Flatten => {
-                self.shape = vec![self.shape.iter().product()];
+                let size = self.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                self.shape = vec![size.filter(|&s| s <= MAX_TENSOR).ok_or("is too large")?];
                 self.plan.ops.push(Op::Flatten);
                 Ok(())
             }
@@ -184,30 +202,57 @@ impl Builder {
 
     fn conv(&mut self, i: usize, conv: &ConvSpec) -> Result<(), String> {
         let &[channels, height, width] = self.shape.as_slice() else {
-            return Err(format!("needs an image input [C, H, W], but gets {:?}", self.shape));
+            return Err(format!(
+                "needs an image input [C, H, W], but gets {:?}",
+                self.shape
+            ));
         };
         let (k, s) = (conv.kernel, conv.stride);
-        let pad = if conv.padding == Padding::Same { (k - 1) / 2 } else { 0 };
+        let pad = if conv.padding == Padding::Same {
+            (k - 1) / 2
+        } else {
+            0
+        };
         if height + 2 * pad < k || width + 2 * pad < k {
-            return Err(format!("has a {k}x{k} kernel but gets a {height}x{width} input"));
+            return Err(format!(
+                "has a {k}x{k} kernel but gets a {height}x{width} input"
+            ));
         }
         let out = |d: usize| (d + 2 * pad - k) / s + 1;
         let fan_in = channels * k * k;
-        let shape = vec![conv.filters, channels, k, k].into_iter().map(|d| d as i64).collect();
-        let weight = self.param(i, "weight", shape, Init::Uniform(kaiming_uniform_bound(fan_in)));
+        let shape = vec![conv.filters, channels, k, k]
+            .into_iter()
+            .map(|d| d as i64)
+            .collect();
+        let weight = self.param(
+            i,
+            "weight",
+            shape,
+            Init::Uniform(kaiming_uniform_bound(fan_in)),
+        )?;
         let bias_shape = vec![conv.filters as i64];
-        let bias = self.param(i, "bias", bias_shape, Init::Uniform(bias_bound(fan_in)));
-        self.plan.ops.push(Op::Conv { weight, bias, stride: s as i64, padding: pad as i64 });
+        let bias = self.param(i, "bias", bias_shape, Init::Uniform(bias_bound(fan_in)))?;
+        self.plan.ops.push(Op::Conv {
+            weight,
+            bias,
+            stride: s as i64,
+            padding: pad as i64,
+        });
         self.shape = vec![conv.filters, out(height), out(width)];
         Ok(())
     }
 
     fn pool(&mut self, k: usize) -> Result<i64, String> {
         let &[channels, height, width] = self.shape.as_slice() else {
-            return Err(format!("needs an image input [C, H, W], but gets {:?}", self.shape));
+            return Err(format!(
+                "needs an image input [C, H, W], but gets {:?}",
+                self.shape
+            ));
         };
         if height < k || width < k {
-            return Err(format!("has a {k}x{k} window but gets a {height}x{width} input"));
+            return Err(format!(
+                "has a {k}x{k} window but gets a {height}x{width} input"
+            ));
         }
         self.shape = vec![channels, height / k, width / k];
         Ok(k as i64)
@@ -221,8 +266,13 @@ impl Builder {
             ));
         };
         let shape = vec![n as i64, fan_in as i64];
-        let weight = self.param(i, "weight", shape, Init::Uniform(kaiming_uniform_bound(fan_in)));
-        let bias = self.param(i, "bias", vec![n as i64], Init::Uniform(bias_bound(fan_in)));
+        let weight = self.param(
+            i,
+            "weight",
+            shape,
+            Init::Uniform(kaiming_uniform_bound(fan_in)),
+        )?;
+        let bias = self.param(i, "bias", vec![n as i64], Init::Uniform(bias_bound(fan_in)))?;
         self.plan.ops.push(Op::Dense { weight, bias });
         self.shape = vec![n];
         Ok(())
@@ -233,23 +283,44 @@ impl Builder {
             &[features] | &[features, _, _] => features as i64,
             other => return Err(format!("needs [C] or [C, H, W] inputs, but gets {other:?}")),
         };
-        let weight = self.param(i, "weight", vec![channels], Init::Ones);
-        let bias = self.param(i, "bias", vec![channels], Init::Zeros);
+        let weight = self.param(i, "weight", vec![channels], Init::Ones)?;
+        let bias = self.param(i, "bias", vec![channels], Init::Zeros)?;
         let mean = self.buffer(i, "running_mean", channels, Init::Zeros);
         let var = self.buffer(i, "running_var", channels, Init::Ones);
-        self.plan.ops.push(Op::BatchNorm { weight, bias, mean, var });
+        self.plan.ops.push(Op::BatchNorm {
+            weight,
+            bias,
+            mean,
+            var,
+        });
         Ok(())
     }
 
-    fn param(&mut self, i: usize, what: &str, shape: Vec<i64>, init: Init) -> usize {
+    fn param(
+        &mut self,
+        i: usize,
+        what: &str,
+        shape: Vec<i64>,
+        init: Init,
+    ) -> Result<usize, String> {
+        let numel = shape.iter().try_fold(1i64, |a, &d| a.checked_mul(d));
+        if numel.is_none_or(|n| n > MAX_TENSOR as i64) {
+            return Err(format!(
+                "would need a {what} tensor of shape {shape:?}, which is too large"
+            ));
+        }
         let name = format!("layers.{i}.{what}");
         self.plan.params.push(TensorSpec { name, shape, init });
-        self.plan.params.len() - 1
+        Ok(self.plan.params.len() - 1)
     }
 
     fn buffer(&mut self, i: usize, what: &str, len: i64, init: Init) -> usize {
         let name = format!("layers.{i}.{what}");
-        self.plan.buffers.push(TensorSpec { name, shape: vec![len], init });
+        self.plan.buffers.push(TensorSpec {
+            name,
+            shape: vec![len],
+            init,
+        });
         self.plan.buffers.len() - 1
     }
 }
@@ -266,7 +337,11 @@ fn kaiming_uniform_bound(fan_in: usize) -> f64 {
 
 /// PyTorch's default bias initialisation bound, 1/√fan_in.
 fn bias_bound(fan_in: usize) -> f64 {
-    if fan_in == 0 { 0.0 } else { 1.0 / (fan_in as f64).sqrt() }
+    if fan_in == 0 {
+        0.0
+    } else {
+        1.0 / (fan_in as f64).sqrt()
+    }
 }
 
 #[cfg(test)]

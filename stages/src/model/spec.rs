@@ -136,9 +136,10 @@ impl ModelSpec {
             ModelSpec::Mlp(mlp) => mlp.hidden.iter().enumerate().try_for_each(|(i, &h)| {
                 positive(h, &format!("{at}.mlp.hidden.{i}"), "a hidden width")
             }),
-            ModelSpec::Layers(layers) if layers.is_empty() => {
-                Err(ParamIssue::at(&format!("{at}.layers"), "a model needs at least one layer"))
-            }
+            ModelSpec::Layers(layers) if layers.is_empty() => Err(ParamIssue::at(
+                &format!("{at}.layers"),
+                "a model needs at least one layer",
+            )),
             ModelSpec::Layers(layers) => layers
                 .iter()
                 .enumerate()
@@ -168,7 +169,7 @@ impl ConvSpec {
         positive(self.filters, &format!("{at}.filters"), "a filter count")?;
         positive(self.kernel, &format!("{at}.kernel"), "a kernel size")?;
         positive(self.stride, &format!("{at}.stride"), "a stride")?;
-        if self.padding == Padding::Same && self.kernel % 2 == 0 {
+        if self.padding == Padding::Same && self.kernel.is_multiple_of(2) {
             return Err(ParamIssue::at(
                 &format!("{at}.padding"),
                 format!("`same` padding needs an odd kernel, found {}", self.kernel),
@@ -178,8 +179,21 @@ impl ConvSpec {
     }
 }
 
+/// The largest width, filter count, kernel, stride or pooling window accepted: far above any
+/// useful value, and low enough that shape arithmetic cannot overflow.
+pub(crate) const MAX_SIZE: usize = 1 << 20;
+
 fn positive(value: usize, at: &str, what: &str) -> Result<(), ParamIssue> {
-    if value == 0 { Err(ParamIssue::at(at, format!("{what} must be at least 1"))) } else { Ok(()) }
+    if value == 0 {
+        Err(ParamIssue::at(at, format!("{what} must be at least 1")))
+    } else if value > MAX_SIZE {
+        Err(ParamIssue::at(
+            at,
+            format!("{what} of {value} is larger than {MAX_SIZE}"),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -193,14 +207,24 @@ mod tests {
     #[test]
     fn both_forms_parse_with_defaults() {
         let mlp = parse(r#"{"mlp": {"hidden": [5, 10]}}"#);
-        let expected = MlpSpec { hidden: vec![5, 10], activation: Activation::Relu };
+        let expected = MlpSpec {
+            hidden: vec![5, 10],
+            activation: Activation::Relu,
+        };
         assert_eq!(mlp, ModelSpec::Mlp(expected));
         let cnn = parse(
             r#"{"layers": [{"conv": {"filters": 16, "kernel": 3}}, "relu", {"maxpool": 2},
                 "flatten", {"dropout": 0.25}, "batchnorm", {"dense": 10}]}"#,
         );
-        let ModelSpec::Layers(layers) = cnn else { panic!("not layers") };
-        let conv = ConvSpec { filters: 16, kernel: 3, padding: Padding::Valid, stride: 1 };
+        let ModelSpec::Layers(layers) = cnn else {
+            panic!("not layers")
+        };
+        let conv = ConvSpec {
+            filters: 16,
+            kernel: 3,
+            padding: Padding::Valid,
+            stride: 1,
+        };
         assert_eq!(layers[0], LayerSpec::Conv(conv));
         assert_eq!(layers[1].activation(), Some(Activation::Relu));
         assert_eq!(layers.len(), 7);
@@ -216,7 +240,9 @@ mod tests {
 
     #[test]
     fn checks_point_at_the_offending_value() {
-        let spec = parse(r#"{"layers": [{"dense": 3}, {"conv": {"filters": 2, "kernel": 2, "padding": "same"}}]}"#);
+        let spec = parse(
+            r#"{"layers": [{"dense": 3}, {"conv": {"filters": 2, "kernel": 2, "padding": "same"}}]}"#,
+        );
         let issue = spec.check("model").err().map(|i| i.path.join("."));
         assert_eq!(issue.as_deref(), Some("model.layers.1.conv.padding"));
         let spec = parse(r#"{"mlp": {"hidden": [5, 0]}}"#);

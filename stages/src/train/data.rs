@@ -44,7 +44,11 @@ pub(crate) fn prepare(data: &Dataset, device: Device) -> Result<(Split, Split), 
 }
 
 /// `(x / divide − mean[c]) / std[c]` in `f32` on `device`, `c` indexing dimension 1.
-pub(crate) fn normalize(x: &Tensor, norm: &Normalization, device: Device) -> Result<Tensor, StageError> {
+pub(crate) fn normalize(
+    x: &Tensor,
+    norm: &Normalization,
+    device: Device,
+) -> Result<Tensor, StageError> {
     let rank = x.dim();
     let mut shape = vec![1i64; rank.max(2)];
     shape[1] = norm.mean.len() as i64;
@@ -69,12 +73,19 @@ mod tests {
     #[test]
     fn normalization_is_per_channel() -> Result<(), Box<dyn std::error::Error>> {
         let x = Tensor::from_slice(&[0u8, 255, 51, 102]).view([1, 2, 1, 2]);
-        let norm = Normalization { divide: 255.0, mean: vec![0.5, 0.0], std: vec![0.5, 0.2] };
+        let norm = Normalization {
+            divide: 255.0,
+            mean: vec![0.5, 0.0],
+            std: vec![0.5, 0.2],
+        };
         let y = normalize(&x, &norm, Device::Cpu)?;
         assert_eq!(y.kind(), Kind::Float);
         let values = Vec::<f32>::try_from(y.view([4]))?;
         let want = [-1.0f32, 1.0, 1.0, 2.0];
-        assert!(values.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{values:?}");
+        assert!(
+            values.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{values:?}"
+        );
         Ok(())
     }
 }

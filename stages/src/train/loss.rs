@@ -61,7 +61,12 @@ impl Loss {
         self.reduce(output, target, Reduction::Sum)
     }
 
-    fn reduce(self, output: &Tensor, target: &Tensor, r: Reduction) -> Result<Tensor, tch::TchError> {
+    fn reduce(
+        self,
+        output: &Tensor,
+        target: &Tensor,
+        r: Reduction,
+    ) -> Result<Tensor, tch::TchError> {
         match self {
             Loss::Mse => output.f_mse_loss(target, r),
             Loss::CrossEntropy => output.f_cross_entropy_loss::<Tensor>(target, None, r, -100, 0.0),
@@ -76,7 +81,10 @@ mod tests {
 
     #[test]
     fn auto_follows_the_task_and_misfits_are_refused() {
-        assert_eq!(Loss::resolve(LossSpec::Auto, Task::Regression).ok(), Some(Loss::Mse));
+        assert_eq!(
+            Loss::resolve(LossSpec::Auto, Task::Regression).ok(),
+            Some(Loss::Mse)
+        );
         let ce = Loss::resolve(LossSpec::Auto, Task::Classification).ok();
         assert_eq!(ce, Some(Loss::CrossEntropy));
         assert!(Loss::resolve(LossSpec::Mse, Task::Classification).is_err());
@@ -91,7 +99,11 @@ mod tests {
         assert_eq!(f64::try_from(Loss::Mse.sum(&out, &target)?)?, 5.0);
         let logits = Tensor::from_slice(&[0.0f32, 0.0]).view([1, 2]);
         let label = Tensor::from_slice(&[1i64]);
-        let ce = f64::try_from(Loss::CrossEntropy.mean(&logits, &label)?.to_kind(Kind::Double))?;
+        let ce = f64::try_from(
+            Loss::CrossEntropy
+                .mean(&logits, &label)?
+                .to_kind(Kind::Double),
+        )?;
         assert!((ce - 2f64.ln()).abs() < 1e-6);
         Ok(())
     }

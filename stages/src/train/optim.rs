@@ -136,7 +136,13 @@ impl OptimizerSpec {
         let positive = |v: f64, key: &str| check_range(v, &at, key, v > 0.0, "above 0");
         let non_negative = |v: f64, key: &str| check_range(v, &at, key, v >= 0.0, "at least 0");
         let fraction = |v: f64, key: &str| {
-            check_range(v, &at, key, (0.0..1.0).contains(&v), "at least 0 and below 1")
+            check_range(
+                v,
+                &at,
+                key,
+                (0.0..1.0).contains(&v),
+                "at least 0 and below 1",
+            )
         };
         match self {
             OptimizerSpec::Adam(a) => {
@@ -169,15 +175,26 @@ fn check_range(v: f64, at: &str, key: &str, ok: bool, expected: &str) -> Result<
     if ok && v.is_finite() {
         Ok(())
     } else {
-        Err(ParamIssue::at(&format!("{at}.{key}"), format!("must be {expected}, found {v}")))
+        Err(ParamIssue::at(
+            &format!("{at}.{key}"),
+            format!("must be {expected}, found {v}"),
+        ))
     }
 }
 
 /// Per-parameter state of each algorithm, as tensors shaped like the parameters.
 enum State {
-    Adam { m: Vec<Tensor>, v: Vec<Tensor> },
-    Sgd { momentum: Vec<Tensor> },
-    Rmsprop { square_avg: Vec<Tensor>, momentum: Vec<Tensor> },
+    Adam {
+        m: Vec<Tensor>,
+        v: Vec<Tensor>,
+    },
+    Sgd {
+        momentum: Vec<Tensor>,
+    },
+    Rmsprop {
+        square_avg: Vec<Tensor>,
+        momentum: Vec<Tensor>,
+    },
 }
 
 /// An optimizer with its state for a fixed list of parameters.
@@ -193,14 +210,28 @@ impl Optimizer {
     /// An optimizer for `params` with zeroed state.
     pub(crate) fn new(spec: &OptimizerSpec, params: &[Tensor]) -> Result<Self, StageError> {
         let zeros = || -> Result<Vec<Tensor>, StageError> {
-            params.iter().map(|p| p.f_zeros_like().ctx("allocating optimizer state")).collect()
+            params
+                .iter()
+                .map(|p| p.f_zeros_like().ctx("allocating optimizer state"))
+                .collect()
         };
         let state = match spec {
-            OptimizerSpec::Adam(_) => State::Adam { m: zeros()?, v: zeros()? },
+            OptimizerSpec::Adam(_) => State::Adam {
+                m: zeros()?,
+                v: zeros()?,
+            },
             OptimizerSpec::Sgd(_) => State::Sgd { momentum: zeros()? },
-            OptimizerSpec::Rmsprop(_) => State::Rmsprop { square_avg: zeros()?, momentum: zeros()? },
+            OptimizerSpec::Rmsprop(_) => State::Rmsprop {
+                square_avg: zeros()?,
+                momentum: zeros()?,
+            },
         };
-        Ok(Self { spec: spec.clone(), state, scratch: zeros()?, steps: 0 })
+        Ok(Self {
+            spec: spec.clone(),
+            state,
+            scratch: zeros()?,
+            steps: 0,
+        })
     }
 
     /// Updates made so far.
@@ -210,20 +241,33 @@ impl Optimizer {
 
     /// One update of `params` in place from `grads` (one per parameter, same shapes), which
     /// the update may overwrite.
-    pub(crate) fn step(&mut self, params: &[Tensor], grads: &mut [Tensor]) -> Result<(), StageError> {
+    pub(crate) fn step(
+        &mut self,
+        params: &[Tensor],
+        grads: &mut [Tensor],
+    ) -> Result<(), StageError> {
         if params.len() != grads.len() || params.len() != self.scratch.len() {
-            return Err(StageError::bug("optimizer step with mismatched parameter lists"));
+            return Err(StageError::bug(
+                "optimizer step with mismatched parameter lists",
+            ));
         }
         let _guard = tch::no_grad_guard();
         let t = self.steps;
         for i in 0..params.len() {
-            self.update(i, &params[i], &mut grads[i], t).ctx("optimizer step")?;
+            self.update(i, &params[i], &mut grads[i], t)
+                .ctx("optimizer step")?;
         }
         self.steps += 1;
         Ok(())
     }
 
-    fn update(&mut self, i: usize, p: &Tensor, g: &mut Tensor, t: u64) -> Result<(), tch::TchError> {
+    fn update(
+        &mut self,
+        i: usize,
+        p: &Tensor,
+        g: &mut Tensor,
+        t: u64,
+    ) -> Result<(), tch::TchError> {
         let scratch = &self.scratch[i];
         match (&self.spec, &mut self.state) {
             (OptimizerSpec::Adam(h), State::Adam { m, v }) => {
@@ -234,11 +278,19 @@ impl Optimizer {
                 decay_into(g, p, h.weight_decay, scratch)?;
                 sgd(h, p, g, &momentum[i], scratch)
             }
-            (OptimizerSpec::Rmsprop(h), State::Rmsprop { square_avg, momentum }) => {
+            (
+                OptimizerSpec::Rmsprop(h),
+                State::Rmsprop {
+                    square_avg,
+                    momentum,
+                },
+            ) => {
                 decay_into(g, p, h.weight_decay, scratch)?;
                 rmsprop(h, t, p, g, &square_avg[i], &momentum[i], scratch)
             }
-            _ => Err(tch::TchError::Kind("optimizer state does not match its kind".to_owned())),
+            _ => Err(tch::TchError::Kind(
+                "optimizer state does not match its kind".to_owned(),
+            )),
         }
     }
 }
@@ -246,8 +298,8 @@ impl Optimizer {
 /// `g += weight_decay · p` (L2 regularisation), using `scratch`.
 fn decay_into(g: &mut Tensor, p: &Tensor, wd: f64, scratch: &Tensor) -> Result<(), tch::TchError> {
     if wd != 0.0 {
-        p.f_mul_scalar_out(scratch, wd)?;
-        g.f_add_(scratch)?;
+        p.f_mul_scalar_out(scratch, wd).map(drop)?;
+        g.f_add_(scratch).map(drop)?;
     }
     Ok(())
 }
@@ -266,15 +318,15 @@ fn adam(
     let [b1, b2] = h.betas;
     let t = (t + 1) as f64;
     let (bc1, bc2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
-    m.shallow_clone().f_lerp_(g, 1.0 - b1)?;
-    g.f_mul_out(scratch, g)?;
-    v.shallow_clone().f_lerp_(scratch, 1.0 - b2)?;
+    m.shallow_clone().f_lerp_(g, 1.0 - b1).map(drop)?;
+    g.f_mul_out(scratch, g).map(drop)?;
+    v.shallow_clone().f_lerp_(scratch, 1.0 - b2).map(drop)?;
     let mut denom = v.f_sqrt_out(scratch)?;
-    denom.f_div_scalar_(bc2.sqrt())?;
-    denom.f_add_scalar_(h.eps)?;
+    denom.f_div_scalar_(bc2.sqrt()).map(drop)?;
+    denom.f_add_scalar_(h.eps).map(drop)?;
     let mut step = m.f_div_out(scratch, &denom)?;
-    step.f_mul_scalar_(-h.lr / bc1)?;
-    p.shallow_clone().f_add_(&step)?;
+    step.f_mul_scalar_(-h.lr / bc1).map(drop)?;
+    p.shallow_clone().f_add_(&step).map(drop)?;
     Ok(())
 }
 
@@ -290,18 +342,18 @@ fn sgd(
         g.shallow_clone()
     } else {
         let mut b = buf.shallow_clone();
-        b.f_mul_scalar_(h.momentum)?;
-        b.f_add_(g)?;
+        b.f_mul_scalar_(h.momentum).map(drop)?;
+        b.f_add_(g).map(drop)?;
         if h.nesterov {
             let mut d = b.f_mul_scalar_out(scratch, h.momentum)?;
-            d.f_add_(g)?;
+            d.f_add_(g).map(drop)?;
             d
         } else {
             b
         }
     };
     let step = direction.f_mul_scalar_out(scratch, -h.lr)?;
-    p.shallow_clone().f_add_(&step)?;
+    p.shallow_clone().f_add_(&step).map(drop)?;
     Ok(())
 }
 
@@ -317,21 +369,24 @@ fn rmsprop(
     scratch: &Tensor,
 ) -> Result<(), tch::TchError> {
     let lr = h.lr / (1.0 + h.decay * t as f64);
-    g.f_mul_out(scratch, g)?;
-    square_avg.shallow_clone().f_lerp_(scratch, 1.0 - h.alpha)?;
+    g.f_mul_out(scratch, g).map(drop)?;
+    square_avg
+        .shallow_clone()
+        .f_lerp_(scratch, 1.0 - h.alpha)
+        .map(drop)?;
     let mut avg = square_avg.f_sqrt_out(scratch)?;
-    avg.f_add_scalar_(h.eps)?;
+    avg.f_add_scalar_(h.eps).map(drop)?;
     let step = if h.momentum == 0.0 {
         let mut step = g.f_div_out(scratch, &avg)?;
-        step.f_mul_scalar_(-lr)?;
+        step.f_mul_scalar_(-lr).map(drop)?;
         step
     } else {
         let mut b = buf.shallow_clone();
-        b.f_mul_scalar_(h.momentum)?;
-        b.f_addcdiv_(g, &avg)?;
+        b.f_mul_scalar_(h.momentum).map(drop)?;
+        b.f_addcdiv_(g, &avg).map(drop)?;
         b.f_mul_scalar_out(scratch, -lr)?
     };
-    p.shallow_clone().f_add_(&step)?;
+    p.shallow_clone().f_add_(&step).map(drop)?;
     Ok(())
 }
 

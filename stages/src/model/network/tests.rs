@@ -12,9 +12,16 @@ fn spec(json: &str) -> Result<ModelSpec, serde_json::Error> {
 #[test]
 fn built_models_have_the_planned_parameter_counts() -> TestResult {
     let _lock = torch_lock();
-    for (hidden, expected) in [("[5,10,10,10,10,10,5]", 571), ("[10,18,15,4]", 572), ("[190]", 571)]
-    {
-        let p = plan(&spec(&format!(r#"{{"mlp": {{"hidden": {hidden}}}}}"#))?, &[1], 1)?;
+    for (hidden, expected) in [
+        ("[5,10,10,10,10,10,5]", 571),
+        ("[10,18,15,4]", 572),
+        ("[190]", 571),
+    ] {
+        let p = plan(
+            &spec(&format!(r#"{{"mlp": {{"hidden": {hidden}}}}}"#))?,
+            &[1],
+            1,
+        )?;
         let w = Weights::init(&p, Device::Cpu)?;
         let built: usize = w.params.iter().map(Tensor::numel).sum();
         assert_eq!((built, w.flat.numel()), (expected, expected), "{hidden}");
@@ -32,7 +39,10 @@ fn initialisation_is_seeded_and_within_pytorch_bounds() -> TestResult {
     let b = Weights::init(&p, Device::Cpu)?;
     assert!(a.flat.equal(&b.flat));
     let w0 = f64::try_from(a.params[0].abs().max())?;
-    assert!(w0 <= 0.5 && w0 > 0.4, "layer 0 weights within 1/sqrt(4): {w0}");
+    assert!(
+        w0 <= 0.5 && w0 > 0.4,
+        "layer 0 weights within 1/sqrt(4): {w0}"
+    );
     let w1 = f64::try_from(a.params[2].abs().max())?;
     assert!(w1 <= 0.25, "layer 2 weights within 1/sqrt(16): {w1}");
     Ok(())
@@ -49,7 +59,15 @@ fn parameters_are_views_of_the_flat_vector() -> TestResult {
     }
     assert_eq!(f64::try_from(w.params[3].sum(Kind::Double))?, 0.5);
     let names: Vec<String> = w.named(&p).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"]);
+    assert_eq!(
+        names,
+        [
+            "layers.0.weight",
+            "layers.0.bias",
+            "layers.2.weight",
+            "layers.2.bias"
+        ]
+    );
     Ok(())
 }
 
@@ -72,7 +90,10 @@ fn forward_and_gradients_through_views() -> TestResult {
     assert!(f64::try_from(w.buffers[0].abs().sum(Kind::Double))? > 0.0);
     let eval1 = forward(&p, &w.params, &w.buffers, &x, false)?;
     let eval2 = forward(&p, &w.params, &w.buffers, &x, false)?;
-    assert!(eval1.equal(&eval2), "evaluation mode is deterministic (no dropout)");
+    assert!(
+        eval1.equal(&eval2),
+        "evaluation mode is deterministic (no dropout)"
+    );
     Ok(())
 }
 

@@ -4,7 +4,10 @@ use crate::model::spec::MlpSpec;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn mlp(hidden: &[usize]) -> ModelSpec {
-    ModelSpec::Mlp(MlpSpec { hidden: hidden.to_vec(), activation: Activation::Relu })
+    ModelSpec::Mlp(MlpSpec {
+        hidden: hidden.to_vec(),
+        activation: Activation::Relu,
+    })
 }
 
 fn layers(json: &str) -> Result<ModelSpec, serde_json::Error> {
@@ -27,7 +30,15 @@ fn homework_mlps_have_about_571_parameters() -> TestResult {
 fn tensors_are_named_by_layer_index_like_sequential() -> TestResult {
     let p = plan(&mlp(&[3]), &[1, 2, 2], 2)?;
     let names: Vec<&str> = p.params.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["layers.1.weight", "layers.1.bias", "layers.3.weight", "layers.3.bias"]);
+    assert_eq!(
+        names,
+        [
+            "layers.1.weight",
+            "layers.1.bias",
+            "layers.3.weight",
+            "layers.3.bias"
+        ]
+    );
     assert_eq!(p.params[0].shape, vec![3, 4]);
     assert_eq!(p.ops[0], Op::Flatten);
     Ok(())
@@ -46,7 +57,15 @@ fn cnn_shapes_and_counts() -> TestResult {
     assert_eq!(p.parameter_count(), count);
     assert_eq!(p.buffers.len(), 2);
     assert_eq!(p.buffers[0].name, "layers.3.running_mean");
-    assert_eq!(p.ops[4], Op::Conv { weight: 4, bias: 5, stride: 2, padding: 1 });
+    assert_eq!(
+        p.ops[4],
+        Op::Conv {
+            weight: 4,
+            bias: 5,
+            stride: 2,
+            padding: 1
+        }
+    );
     Ok(())
 }
 
@@ -59,8 +78,14 @@ fn default_initialisation_bounds_match_pytorch() {
 #[test]
 fn misfits_name_the_layer() -> TestResult {
     let cases = [
-        (r#"[{"conv": {"filters": 2, "kernel": 3}}, {"dense": 10}]"#, "layer 1 (dense 10)"),
-        (r#"[{"maxpool": 32}, "flatten", {"dense": 10}]"#, "layer 0 (maxpool 32) has a 32x32"),
+        (
+            r#"[{"conv": {"filters": 2, "kernel": 3}}, {"dense": 10}]"#,
+            "layer 1 (dense 10)",
+        ),
+        (
+            r#"[{"maxpool": 32}, "flatten", {"dense": 10}]"#,
+            "layer 0 (maxpool 32) has a 32x32",
+        ),
         (r#"["flatten", {"dense": 7}]"#, "produces shape [7]"),
         (r#"["flatten", "batchnorm", {"dense": 10}]"#, ""),
     ];
@@ -71,7 +96,25 @@ fn misfits_name_the_layer() -> TestResult {
             Err(e) => assert!(!expected.is_empty() && e.message.contains(expected), "{e}"),
         }
     }
-    let err = plan(&layers(r#"[{"conv": {"filters": 2, "kernel": 3}}]"#)?, &[1], 1).err();
+    let err = plan(
+        &layers(r#"[{"conv": {"filters": 2, "kernel": 3}}]"#)?,
+        &[1],
+        1,
+    )
+    .err();
     assert!(err.is_some_and(|e| e.message.contains("needs an image input")));
+    Ok(())
+}
+
+#[test]
+fn absurd_sizes_fail_cleanly() -> TestResult {
+    let huge = layers(r#"[{"conv": {"filters": 1048576, "kernel": 1048575, "padding": "same"}}]"#)?;
+    let err = plan(&huge, &[1048576, 28, 28], 10).err().map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("too large")));
+    let wide = layers(r#"["flatten", {"dense": 10}]"#)?;
+    let err = plan(&wide, &[1 << 30, 1 << 30, 1 << 30], 10)
+        .err()
+        .map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("layer 0 (flatten) is too large")));
     Ok(())
 }

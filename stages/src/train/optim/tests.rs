@@ -18,12 +18,20 @@ fn run(spec: &OptimizerSpec, x0: &[f32], a: &[f32], steps: usize) -> Result<Vec<
 
 fn close(got: &[f32], want: &[f64]) {
     for (g, w) in got.iter().zip(want) {
-        assert!((f64::from(*g) - w).abs() < 1e-5 * w.abs().max(1.0), "got {got:?}, want {want:?}");
+        assert!(
+            (f64::from(*g) - w).abs() < 1e-5 * w.abs().max(1.0),
+            "got {got:?}, want {want:?}"
+        );
     }
 }
 
 fn adam(lr: f64, weight_decay: f64) -> OptimizerSpec {
-    OptimizerSpec::Adam(AdamSpec { lr, betas: [0.9, 0.999], eps: 1e-8, weight_decay })
+    OptimizerSpec::Adam(AdamSpec {
+        lr,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay,
+    })
 }
 
 #[test]
@@ -55,10 +63,18 @@ fn adam_matches_a_hand_computation_over_three_steps() -> TestResult {
 #[test]
 fn sgd_plain_momentum_and_nesterov_match_hand_computations() -> TestResult {
     let sgd = |momentum, nesterov| {
-        OptimizerSpec::Sgd(SgdSpec { lr: 0.1, momentum, nesterov, weight_decay: 0.0 })
+        OptimizerSpec::Sgd(SgdSpec {
+            lr: 0.1,
+            momentum,
+            nesterov,
+            weight_decay: 0.0,
+        })
     };
     // Plain: x ← x − 0.1·a·x = (1 − 0.1a)·x per step.
-    close(&run(&sgd(0.0, false), &[1.0, -2.0], &[1.0, 3.0], 2)?, &[0.81, -2.0 * 0.49]);
+    close(
+        &run(&sgd(0.0, false), &[1.0, -2.0], &[1.0, 3.0], 2)?,
+        &[0.81, -2.0 * 0.49],
+    );
     // Momentum 0.5 on a = 1, x0 = 1: b1 = 1, x1 = 0.9; b2 = 0.5 + 0.9 = 1.4, x2 = 0.76.
     close(&run(&sgd(0.5, false), &[1.0], &[1.0], 2)?, &[0.76]);
     // Nesterov: d1 = 1 + 0.5·1 = 1.5, x1 = 0.85; b2 = 0.5 + 0.85 = 1.35,
@@ -113,11 +129,20 @@ fn stacked_parameters_behave_as_independent_optimizers() -> TestResult {
 
 #[test]
 fn checks_name_the_offending_key() {
-    let issue = adam(0.0, 0.0).check("optimizer").err().map(|i| i.path.join("."));
+    let issue = adam(0.0, 0.0)
+        .check("optimizer")
+        .err()
+        .map(|i| i.path.join("."));
     assert_eq!(issue.as_deref(), Some("optimizer.adam.lr"));
-    let sgd = OptimizerSpec::Sgd(SgdSpec { lr: 0.1, momentum: 0.0, nesterov: true, weight_decay: 0.0 });
+    let sgd = OptimizerSpec::Sgd(SgdSpec {
+        lr: 0.1,
+        momentum: 0.0,
+        nesterov: true,
+        weight_decay: 0.0,
+    });
     let issue = sgd.check("optimizer").err().map(|i| i.path.join("."));
     assert_eq!(issue.as_deref(), Some("optimizer.sgd.nesterov"));
-    let rms: Result<OptimizerSpec, _> = serde_json::from_str(r#"{"rmsprop": {"lr": 0.1, "rho": 0.9}}"#);
+    let rms: Result<OptimizerSpec, _> =
+        serde_json::from_str(r#"{"rmsprop": {"lr": 0.1, "rho": 0.9}}"#);
     assert!(matches!(rms, Ok(OptimizerSpec::Rmsprop(RmspropSpec { alpha, .. })) if alpha == 0.9));
 }

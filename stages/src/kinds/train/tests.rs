@@ -1,0 +1,304 @@
+use std::path::{Path, PathBuf};
+
+use pipeline_engine::stage::{ErrorClass, StageError, StageEvent, typed};
+use pipeline_reports::table::Table;
+use serde_json::json;
+
+use super::*;
+use crate::kinds::functions::Functions;
+use crate::kinds::images::Images;
+use crate::kinds::predict::{PREDICTIONS_FILE, Predict};
+use crate::model::checkpoint::{MODEL_JSON, MODEL_WEIGHTS};
+use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir, torch_lock};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The first 8,000 MNIST test images for training, the last 2,000 for testing.
+fn mnist_split(root: &Path) -> Result<PathBuf, StageError> {
+    let out = subdir(root, "mnist");
+    let source = json!({"idx_split": {
+        "images": mnist_images(), "labels": mnist_labels(),
+        "train": [0, 8000], "test": [8000, 10000]}});
+    run_stage(
+        typed(Images),
+        json!({"source": source}),
+        &[],
+        &out,
+        0,
+        &Events::default(),
+    )?;
+    Ok(out)
+}
+
+fn sinc(root: &Path, n: usize) -> Result<PathBuf, StageError> {
+    let out = subdir(root, "sinc");
+    let params = json!({"function": "sinc", "n": n});
+    run_stage(typed(Functions), params, &[], &out, 0, &Events::default())?;
+    Ok(out)
+}
+
+fn small_cnn() -> serde_json::Value {
+    json!({
+        "model": {"layers": [{"conv": {"filters": 16, "kernel": 3}}, "relu", {"maxpool": 2},
+                             "flatten", {"dense": 10}]},
+        "optimizer": {"adam": {"lr": 0.002}},
+        "batch_size": 32,
+        "epochs": 1,
+    })
+}
+
+fn last_test_row(metrics: &Path) -> Result<(f64, Option<f64>), Box<dyn std::error::Error>> {
+    let table = Table::read_parquet(metrics)?.filter_eq("split", "test")?;
+    let loss = table
+        .f64s("loss")?
+        .last()
+        .copied()
+        .flatten()
+        .ok_or("no loss")?;
+    Ok((loss, table.f64s("accuracy")?.last().copied().flatten()))
+}
+
+#[test]
+fn small_cnn_learns_mnist_in_one_epoch_reproducibly() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = mnist_split(root.path())?;
+    let (a, b) = (subdir(root.path(), "a"), subdir(root.path(), "b"));
+    let events = Events::default();
+    let started = std::time::Instant::now();
+    run_stage(
+        typed(Train),
+        small_cnn(),
+        &[("data", &data)],
+        &a,
+        7,
+        &events,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (_, accuracy) = last_test_row(&a.join(METRICS_FILE))?;
+    let accuracy = accuracy.ok_or("no accuracy")?;
+    eprintln!("small CNN: one epoch on 8,000 images in {seconds:.2} s, test accuracy {accuracy}");
+    assert!(accuracy > 0.9, "test accuracy {accuracy}");
+    run_stage(
+        typed(Train),
+        small_cnn(),
+        &[("data", &data)],
+        &b,
+        7,
+        &Events::default(),
+    )?;
+    for file in [METRICS_FILE, MODEL_WEIGHTS, MODEL_JSON] {
+        assert_eq!(
+            std::fs::read(a.join(file))?,
+            std::fs::read(b.join(file))?,
+            "{file} differs"
+        );
+    }
+    let progress = events.0.lock().map(|e| e.clone()).unwrap_or_default();
+    assert!(matches!(
+        progress.last(),
+        Some(StageEvent::Progress {
+            done: 1,
+            total: 1,
+            ..
+        })
+    ));
+    Ok(())
+}
+
+#[test]
+fn metrics_table_has_the_documented_columns() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 200)?;
+    let out = subdir(root.path(), "train");
+    let params = json!({
+        "model": {"mlp": {"hidden": [5, 10, 10, 10, 10, 10, 5]}},
+        "batch_size": 16, "epochs": 4, "eval_every": 3, "checkpoint_every": 2,
+    });
+    run_stage(
+        typed(Train),
+        params,
+        &[("data", &data)],
+        &out,
+        3,
+        &Events::default(),
+    )?;
+    let table = Table::read_parquet(&out.join(METRICS_FILE))?;
+    let names = [
+        "epoch",
+        "step",
+        "split",
+        "loss",
+        "accuracy",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "epochs",
+        "parameters",
+        "seed",
+    ];
+    assert_eq!(table.names(), names);
+    // Evaluations at epochs 0, 3 and 4 (the last), each for train and test.
+    assert_eq!(table.i64s("epoch")?, vec![0, 0, 3, 3, 4, 4]);
+    assert_eq!(table.i64s("step")?, vec![0, 0, 39, 39, 52, 52]);
+    assert_eq!(table.f64s("accuracy")?, vec![None; 6]);
+    assert_eq!(table.i64s("parameters")?, vec![571; 6]);
+    assert_eq!(table.strs("optimizer")?[0], "adam");
+    let checkpoints: Vec<String> = std::fs::read_dir(out.join("checkpoints"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let expected = [
+        "epoch-0000.safetensors",
+        "epoch-0002.safetensors",
+        "epoch-0004.safetensors",
+    ];
+    assert_eq!(checkpoints, expected);
+    Ok(())
+}
+
+#[test]
+fn divergence_fails_naming_epoch_and_step() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 100)?;
+    let out = subdir(root.path(), "train");
+    let params = json!({
+        "model": {"mlp": {"hidden": [64, 64]}},
+        "optimizer": {"sgd": {"lr": 1e6}},
+        "batch_size": 10, "epochs": 3,
+    });
+    let err = run_stage(
+        typed(Train),
+        params,
+        &[("data", &data)],
+        &out,
+        0,
+        &Events::default(),
+    )
+    .err()
+    .ok_or("expected divergence")?;
+    assert_eq!(err.class, ErrorClass::Numerical, "{err}");
+    assert!(err.message.contains("at epoch 1, step"), "{err}");
+    assert!(!out.join(METRICS_FILE).exists());
+    Ok(())
+}
+
+#[test]
+fn predictions_of_a_regression_model() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 101)?;
+    let model = subdir(root.path(), "train");
+    let params = json!({"model": {"mlp": {"hidden": [8]}}, "epochs": 1});
+    run_stage(
+        typed(Train),
+        params,
+        &[("data", &data)],
+        &model,
+        1,
+        &Events::default(),
+    )?;
+    let out = subdir(root.path(), "predict");
+    let inputs = [("model", model.as_path()), ("data", data.as_path())];
+    run_stage(
+        typed(Predict),
+        json!({}),
+        &inputs,
+        &out,
+        1,
+        &Events::default(),
+    )?;
+    let table = Table::read_parquet(&out.join(PREDICTIONS_FILE))?;
+    assert_eq!(table.names(), ["x", "target", "prediction"]);
+    let x = table.f64s("x")?;
+    assert_eq!(x.len(), 100);
+    assert!((x[0].unwrap_or_default() - (0.0001 + 0.9999 / 200.0)).abs() < 1e-7);
+    Ok(())
+}
+
+#[test]
+fn a_model_that_does_not_fit_the_data_is_an_input_error() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 10)?;
+    let out = subdir(root.path(), "train");
+    let params = json!({"model": {"layers": [{"conv": {"filters": 2, "kernel": 3}}]}, "epochs": 1});
+    let err = run_stage(
+        typed(Train),
+        params,
+        &[("data", &data)],
+        &out,
+        0,
+        &Events::default(),
+    )
+    .err()
+    .ok_or("expected an error")?;
+    assert_eq!(err.class, ErrorClass::Input);
+    assert!(err.message.contains("layer 0"), "{err}");
+    Ok(())
+}
+
+/// Throughput of the homework's deep sinc MLP (batch 128, Adam, 1 thread); run with
+/// `cargo test -p pipeline-stages --release -- --ignored --nocapture timing`.
+#[test]
+#[ignore = "timing, not a check"]
+fn timing_sinc_deep_steps_per_second() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 10_000)?;
+    let out = subdir(root.path(), "train");
+    let epochs = 40;
+    let params = json!({
+        "model": {"mlp": {"hidden": [5, 10, 10, 10, 10, 10, 5]}},
+        "batch_size": 128, "epochs": epochs, "eval_every": epochs,
+    });
+    let started = std::time::Instant::now();
+    let events = Events::default();
+    crate::testing::run_stage_threads(
+        typed(Train),
+        params,
+        &[("data", &data)],
+        &out,
+        0,
+        &events,
+        1,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let steps = (epochs * 79) as f64;
+    eprintln!(
+        "sinc deep: {steps} steps in {seconds:.2} s = {:.0} steps/s",
+        steps / seconds
+    );
+    Ok(())
+}
+
+/// One epoch of the test CNN, timed without data loading or evaluation.
+#[test]
+#[ignore = "timing, not a check"]
+fn timing_small_cnn_epoch() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = mnist_split(root.path())?;
+    for epochs in [1, 3] {
+        let out = subdir(root.path(), &format!("e{epochs}"));
+        let mut params = small_cnn();
+        params["epochs"] = json!(epochs);
+        params["eval_every"] = json!(100);
+        let started = std::time::Instant::now();
+        run_stage(
+            typed(Train),
+            params,
+            &[("data", &data)],
+            &out,
+            7,
+            &Events::default(),
+        )?;
+        eprintln!(
+            "small CNN, {epochs} epochs: {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

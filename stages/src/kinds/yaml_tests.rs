@@ -1,0 +1,70 @@
+//! The parameter examples shown in the kinds' documentation, parsed the way the engine parses
+//! pipeline files, so that the documented YAML stays valid.
+
+use std::sync::Arc;
+
+use pipeline_engine::spec::yaml::{Source, parse};
+use pipeline_engine::stage::{StageKind, typed};
+use serde_json::{Value, json};
+
+use super::functions::Functions;
+use super::images::Images;
+use super::predict::Predict;
+use super::train::Train;
+
+fn canonical(kind: &dyn StageKind, yaml: &str) -> Result<Value, String> {
+    let source = Arc::new(Source {
+        name: "test.yaml".to_owned(),
+        text: yaml.to_owned(),
+    });
+    let node = parse(&source).map_err(|e| format!("{e:?}"))?;
+    kind.canonicalize_yaml(&node).map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn documented_examples_canonicalize() -> Result<(), String> {
+    let f = canonical(typed(Functions).as_ref(), "{function: sinc, n: 10000}")?;
+    assert_eq!(f["n_test"], Value::Null);
+    let images = [
+        "{source: fashion_mnist}",
+        "source:\n  idx_split: {images: a.gz, labels: b.gz, train: [0, 8000], test: [8000, 10000]}",
+        "source:\n  idx: {train_images: a, train_labels: b, test_images: c, test_labels: d}",
+        "{source: {cifar10: {dir: data/cifar-10-batches-bin}}, train_limit: 10000}",
+    ];
+    for yaml in images {
+        canonical(typed(Images).as_ref(), yaml)?;
+    }
+    let train = "model: {mlp: {hidden: [5, 10, 10, 10, 10, 10, 5]}}\n\
+                 optimizer: {adam: {lr: 0.001}}\nbatch_size: 128\nepochs: 200\n\
+                 eval_every: 5\ncheckpoint_every: 50\n";
+    let t = canonical(typed(Train).as_ref(), train)?;
+    assert_eq!(t["loss"], json!("auto"));
+    assert_eq!(t["optimizer"]["adam"]["betas"], json!([0.9, 0.999]));
+    let cnn = "model:\n  layers:\n    - {conv: {filters: 32, kernel: 3, padding: same}}\n    - relu\n\
+               \x20   - {maxpool: 2}\n    - {dropout: 0.25}\n    - flatten\n    - {dense: 512}\n\
+               \x20   - relu\n    - {dense: 10}\n\
+               optimizer: {rmsprop: {lr: 0.0001, decay: 0.000001, rho: 0.9}}\nepochs: 3\n";
+    let c = canonical(typed(Train).as_ref(), cnn)?;
+    assert_eq!(c["optimizer"]["rmsprop"]["alpha"], json!(0.9));
+    canonical(typed(Predict).as_ref(), "{split: test}")?;
+    Ok(())
+}
+
+#[test]
+fn mistakes_point_at_the_key() {
+    let err = canonical(
+        typed(Train).as_ref(),
+        "model: {mlp: {hidden: [5]}}\nepochs: 0\n",
+    );
+    assert!(err.is_err_and(|e| e.contains("epochs")));
+    let err = canonical(
+        typed(Train).as_ref(),
+        "model: {mlp: {hiden: [5]}}\nepochs: 1\n",
+    );
+    assert!(err.is_err_and(|e| e.contains("hiden")));
+    let err = canonical(
+        typed(Train).as_ref(),
+        "model: {mlp: {hidden: [5]}}\nepochs: 1\nlr: 1\n",
+    );
+    assert!(err.is_err_and(|e| e.contains("lr")));
+}
