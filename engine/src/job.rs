@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stage::{Device, EventSink, Registry, StageContext, StageError, StageInputs};
+use crate::stage::{Device, EventSink, Runners, StageContext, StageError, StageInputs};
 
 /// Everything needed to run one stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,14 +38,11 @@ pub struct StageJob {
 
 /// Runs a job in the current process.
 pub fn run_job(
-    registry: &Registry,
+    runners: &Runners,
     job: &StageJob,
     events: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<(), StageError> {
-    let kind = registry
-        .get(&job.kind)
-        .ok_or_else(|| StageError::bug(format!("this binary has no stage kind `{}`", job.kind)))?;
     let ctx = StageContext {
         stage: &job.stage,
         pipeline: &job.pipeline,
@@ -59,7 +56,7 @@ pub fn run_job(
         events,
         cancel,
     };
-    kind.run(&job.params, &ctx)
+    runners.run(&job.kind, &job.params, &ctx)
 }
 
 /// Runs jobs somewhere: in this process, in child processes, on a cluster.
@@ -77,8 +74,8 @@ pub trait Executor: Send + Sync {
 
 /// Runs every job inside this process, on the scheduler's worker thread.
 pub struct InProcess<'a> {
-    /// The stage kinds.
-    pub registry: &'a Registry,
+    /// The runners of the stage kinds.
+    pub runners: &'a Runners,
 }
 
 impl Executor for InProcess<'_> {
@@ -89,6 +86,6 @@ impl Executor for InProcess<'_> {
         events: &dyn EventSink,
         cancel: &AtomicBool,
     ) -> Result<(), StageError> {
-        run_job(self.registry, job, events, cancel)
+        run_job(self.runners, job, events, cancel)
     }
 }

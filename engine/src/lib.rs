@@ -12,6 +12,7 @@
 )]
 
 pub mod atomic;
+pub mod child;
 pub mod dag;
 pub mod diff;
 pub mod error;

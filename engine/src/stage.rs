@@ -350,8 +350,10 @@ impl ParamIssue {
     }
 }
 
-/// A stage kind with a typed parameter struct. Implement this; the engine wraps it with
-/// [`typed`] into the object-safe [`StageKind`] it schedules.
+/// The declaration of a stage kind with a typed parameter struct: name, version, inputs and
+/// parameters, everything the planner needs. Implement this; the engine wraps it with [`typed`]
+/// into the object-safe [`StageKind`] it plans with. The code that runs the kind is a
+/// [`RunFn`] registered in [`Runners`].
 pub trait TypedStage: Send + Sync + 'static {
     /// The parameters, deserialized from the stage's `params:` block. Reject unknown keys
     /// (`#[serde(deny_unknown_fields)]`) and give every optional key a default, so that the
@@ -385,10 +387,12 @@ pub trait TypedStage: Send + Sync + 'static {
     fn in_process(&self) -> bool {
         false
     }
-
-    /// Runs the stage: reads `ctx.inputs`, writes into `ctx.out_dir`.
-    fn run(&self, params: Self::Params, ctx: &StageContext<'_>) -> Result<(), StageError>;
 }
+
+/// The code that runs a stage kind: a function of its typed parameters and the context.
+/// Declarations ([`TypedStage`]) and runners are registered separately, so that a binary that
+/// only plans (and must start fast) need not link what the stages run on (libtorch).
+pub type RunFn<P> = fn(P, &StageContext<'_>) -> Result<(), StageError>;
 
 /// The object-safe form of a stage kind that the engine schedules.
 pub trait StageKind: Send + Sync {
@@ -413,8 +417,6 @@ pub trait StageKind: Send + Sync {
     fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf>;
     /// Whether the stage may run in the engine's own process.
     fn in_process(&self) -> bool;
-    /// Runs the stage with canonical parameters.
-    fn run(&self, params: &serde_json::Value, ctx: &StageContext<'_>) -> Result<(), StageError>;
 }
 
 struct Typed<T>(T);
@@ -430,16 +432,6 @@ impl<T: TypedStage> Typed<T> {
         serde_json::to_value(&params).map_err(|e| ParamIssue {
             path: Vec::new(),
             message: format!("parameters cannot be encoded: {e}"),
-        })
-    }
-
-    fn decode(params: &serde_json::Value) -> Result<T::Params, StageError> {
-        T::Params::deserialize(params).map_err(|e| {
-            StageError::bug(format!(
-                "canonical parameters of `{}` do not decode",
-                T::NAME
-            ))
-            .caused_by(&e)
         })
     }
 }
@@ -473,17 +465,13 @@ impl<T: TypedStage> StageKind for Typed<T> {
             .map_err(|issue| crate::spec::yaml::DeError::from_issue(params, issue))
     }
     fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf> {
-        match Self::decode(params) {
+        match decode::<T>(params) {
             Ok(p) => self.0.external_files(&p, workspace),
             Err(_) => Vec::new(),
         }
     }
     fn in_process(&self) -> bool {
         self.0.in_process()
-    }
-    fn run(&self, params: &serde_json::Value, ctx: &StageContext<'_>) -> Result<(), StageError> {
-        let params = Self::decode(params)?;
-        self.0.run(params, ctx)
     }
 }
 
@@ -518,5 +506,58 @@ impl Registry {
     /// Every kind, sorted by name.
     pub fn kinds(&self) -> impl Iterator<Item = &dyn StageKind> + '_ {
         self.kinds.values().map(|k| k.as_ref())
+    }
+}
+
+fn decode<T: TypedStage>(params: &serde_json::Value) -> Result<T::Params, StageError> {
+    T::Params::deserialize(params).map_err(|e| {
+        StageError::bug(format!(
+            "canonical parameters of `{}` do not decode",
+            T::NAME
+        ))
+        .caused_by(&e)
+    })
+}
+
+type ErasedRun =
+    Box<dyn Fn(&serde_json::Value, &StageContext<'_>) -> Result<(), StageError> + Send + Sync>;
+
+/// The runners a binary has, by kind name.
+#[derive(Default)]
+pub struct Runners {
+    runs: BTreeMap<&'static str, ErasedRun>,
+}
+
+impl Runners {
+    /// No runners.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the runner of kind `T`.
+    pub fn add<T: TypedStage>(&mut self, run: RunFn<T::Params>) -> &mut Self {
+        let erased: ErasedRun = Box::new(move |params, ctx| run(decode::<T>(params)?, ctx));
+        self.runs.insert(T::NAME, erased);
+        self
+    }
+
+    /// Whether this binary can run `kind`.
+    pub fn has(&self, kind: &str) -> bool {
+        self.runs.contains_key(kind)
+    }
+
+    /// Runs `kind` with canonical parameters.
+    pub fn run(
+        &self,
+        kind: &str,
+        params: &serde_json::Value,
+        ctx: &StageContext<'_>,
+    ) -> Result<(), StageError> {
+        match self.runs.get(kind) {
+            Some(run) => run(params, ctx),
+            None => Err(StageError::bug(format!(
+                "this binary cannot run stage kind `{kind}`"
+            ))),
+        }
     }
 }

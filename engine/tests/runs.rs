@@ -1,14 +1,17 @@
 //! Running pipelines of trivial stages: incremental reruns, early cut-off, parallelism,
 //! failures, forcing and selecting stages, and the output folders.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
 
 mod common;
 
 use std::fs;
 use std::sync::atomic::AtomicBool;
 
-use common::{lines, options, parse, ran, registry, run_text};
+use common::{lines, options, parse, ran, registry, run_text, runners};
 use pipeline_engine::Workspace;
 use pipeline_engine::events::Quiet;
 use pipeline_engine::filehash::FileHasher;
@@ -258,9 +261,8 @@ fn two_runs_at_once_compute_each_stage_once() {
         for _ in 0..2 {
             s.spawn(|| {
                 let ws = Workspace::open(dir.path(), None).unwrap();
-                let executor = InProcess {
-                    registry: &registry,
-                };
+                let runners = runners();
+                let executor = InProcess { runners: &runners };
                 let summary = run(
                     &ws,
                     &p,

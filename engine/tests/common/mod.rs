@@ -22,7 +22,7 @@ use pipeline_engine::record::RunSummary;
 use pipeline_engine::run::{RunOptions, run};
 use pipeline_engine::spec::{self, Pipeline};
 use pipeline_engine::stage::{
-    InputSlot, ParamIssue, Registry, StageContext, StageError, TypedStage, typed,
+    InputSlot, ParamIssue, Registry, Runners, StageContext, StageError, TypedStage, typed,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +75,10 @@ impl TypedStage for WriteText {
     fn in_process(&self) -> bool {
         true
     }
-    fn run(&self, p: WriteParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+}
+
+impl WriteText {
+    fn run(p: WriteParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
         let start = now();
         count(&p.count_file, ctx.stage);
         std::thread::sleep(Duration::from_millis(p.sleep_ms));
@@ -125,7 +128,10 @@ impl TypedStage for Join {
     fn in_process(&self) -> bool {
         true
     }
-    fn run(&self, p: JoinParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+}
+
+impl Join {
+    fn run(p: JoinParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
         count(&p.count_file, ctx.stage);
         let mut out = String::new();
         for part in ctx
@@ -163,7 +169,10 @@ impl TypedStage for Fail {
         const SLOTS: &[InputSlot] = &[InputSlot::optional("data", "anything")];
         SLOTS
     }
-    fn run(&self, _p: FailParams, _ctx: &StageContext<'_>) -> Result<(), StageError> {
+}
+
+impl Fail {
+    fn run(_p: FailParams, _ctx: &StageContext<'_>) -> Result<(), StageError> {
         Err(StageError::input("this stage always fails"))
     }
 }
@@ -187,7 +196,10 @@ impl TypedStage for Length {
         const SLOTS: &[InputSlot] = &[InputSlot::one("data", "a stage with out.txt")];
         SLOTS
     }
-    fn run(&self, p: LengthParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+}
+
+impl Length {
+    fn run(p: LengthParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
         count(&p.count_file, ctx.stage);
         let data = ctx.inputs.one("data")?;
         let text = fs::read_to_string(data.file("out.txt"))
@@ -195,6 +207,15 @@ impl TypedStage for Length {
         fs::write(ctx.out_dir.join("out.txt"), text.len().to_string())
             .map_err(|e| StageError::io("write", ctx.out_dir, &e))
     }
+}
+
+pub fn runners() -> Runners {
+    let mut r = Runners::new();
+    r.add::<WriteText>(WriteText::run)
+        .add::<Join>(Join::run)
+        .add::<Fail>(Fail::run)
+        .add::<Length>(Length::run);
+    r
 }
 
 pub fn registry() -> Registry {
@@ -233,9 +254,8 @@ pub fn run_text(dir: &Path, text: &str, opts: &RunOptions) -> RunSummary {
     let pipeline = parse(text, &[]).unwrap_or_else(|e| panic!("{}", e.render()));
     let ws = Workspace::open(dir, None).unwrap();
     let registry = registry();
-    let executor = InProcess {
-        registry: &registry,
-    };
+    let runners = runners();
+    let executor = InProcess { runners: &runners };
     run(
         &ws,
         &pipeline,
