@@ -116,6 +116,39 @@ impl UpstreamOutput {
     }
 }
 
+/// Short, distinct labels for a list of upstream outputs, for legends and table columns: the
+/// values of the matrix axes that differ between them (`deep`, `shallow`; or `lr=0.01,batch=64`
+/// when several axes differ), else their stage names.
+pub fn short_labels(list: &[UpstreamOutput]) -> Vec<String> {
+    let all_matrix = !list.is_empty() && list.iter().all(|u| !u.matrix.is_empty());
+    if !all_matrix {
+        return list.iter().map(|u| u.stage.clone()).collect();
+    }
+    let first = &list[0].matrix;
+    let varying: Vec<&String> = first
+        .keys()
+        .filter(|axis| list.iter().any(|u| u.matrix.get(*axis) != first.get(*axis)))
+        .collect();
+    let bases_differ = list.iter().any(|u| base_name(&u.stage) != base_name(&list[0].stage));
+    if varying.is_empty() || bases_differ {
+        return list.iter().map(|u| u.stage.clone()).collect();
+    }
+    list.iter()
+        .map(|u| match varying.as_slice() {
+            [axis] => u.matrix.get(*axis).cloned().unwrap_or_default(),
+            axes => axes
+                .iter()
+                .map(|a| format!("{a}={}", u.matrix.get(*a).map_or("", String::as_str)))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+        .collect()
+}
+
+fn base_name(stage: &str) -> &str {
+    stage.split('[').next().unwrap_or(stage)
+}
+
 /// The inputs of a stage, by slot name, in the order the pipeline file lists them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct StageInputs {
@@ -559,5 +592,34 @@ impl Runners {
                 "this binary cannot run stage kind `{kind}`"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(stage: &str, matrix: &[(&str, &str)]) -> UpstreamOutput {
+        UpstreamOutput {
+            stage: stage.to_owned(),
+            matrix: matrix.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+            dir: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn short_labels_keep_only_what_differs() {
+        let list = [
+            up("fit[function=sinc,model=deep]", &[("function", "sinc"), ("model", "deep")]),
+            up("fit[function=sinc,model=shallow]", &[("function", "sinc"), ("model", "shallow")]),
+        ];
+        assert_eq!(short_labels(&list), ["deep", "shallow"]);
+        let list = [up("a", &[]), up("b", &[])];
+        assert_eq!(short_labels(&list), ["a", "b"]);
+        let list = [
+            up("t[lr=1,b=2]", &[("lr", "1"), ("b", "2")]),
+            up("t[lr=3,b=4]", &[("lr", "3"), ("b", "4")]),
+        ];
+        assert_eq!(short_labels(&list), ["b=2,lr=1", "b=4,lr=3"]);
     }
 }
