@@ -1,4 +1,5 @@
-//! Puts libtorch's library directory into the run path of this crate's test binaries.
+//! Puts libtorch's library directory into the run path of this crate's binaries (the tests
+//! and `pipeline-worker`), so that they start without `LD_LIBRARY_PATH`.
 fn main() {
     if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");

@@ -64,9 +64,6 @@ pub enum Command {
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline")]
     Completions(CompletionArgs),
-    /// Run one stage job (used by `pipeline run` for each stage it starts).
-    #[command(hide = true)]
-    ExecStage(ExecStageArgs),
 }
 
 /// A pipeline file and overrides.
@@ -139,12 +136,4 @@ pub struct VerifyArgs {
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
-}
-
-/// Flags of `exec-stage`.
-#[derive(Debug, Args)]
-pub struct ExecStageArgs {
-    /// The job description (JSON).
-    #[arg(long)]
-    pub job: PathBuf,
 }

@@ -1,4 +1,5 @@
-//! Runs each stage job in a child process of this same binary (`pipeline exec-stage`).
+//! Runs each stage job that needs libtorch in a child process (`pipeline-worker exec-stage`);
+//! the cheap kinds that need none (plots) run in this process.
 //!
 //! A child of its own gives a stage a real intra-op thread count (libtorch's pool is
 //! process-wide), isolates crashes inside libtorch, lets a stop or a timeout kill exactly one
@@ -16,25 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use pipeline_engine::child::ChildMessage;
 use pipeline_engine::job::{Executor, StageJob, run_job};
-use pipeline_engine::stage::{ErrorClass, EventSink, Registry, StageError, StageEvent};
-use serde::{Deserialize, Serialize};
-
-/// One line a child writes on stdout.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ChildMessage {
-    /// A progress event of the stage.
-    Event {
-        /// The event.
-        event: StageEvent,
-    },
-    /// The stage failed.
-    Error {
-        /// Why.
-        error: StageError,
-    },
-}
+use pipeline_engine::stage::{ErrorClass, EventSink, Runners, StageError};
 
 /// Lines of a child's stderr kept for error messages.
 const STDERR_TAIL: usize = 30;
@@ -43,10 +28,10 @@ const GRACE: Duration = Duration::from_secs(3);
 
 /// Runs jobs in child processes, or in this process for kinds that ask for it.
 pub struct ChildProcesses<'a> {
-    /// The binary to run (this one).
+    /// The worker binary.
     pub program: PathBuf,
-    /// Stage kinds, for in-process jobs.
-    pub registry: &'a Registry,
+    /// Runners for in-process jobs.
+    pub runners: &'a Runners,
 }
 
 impl Executor for ChildProcesses<'_> {
@@ -57,8 +42,8 @@ impl Executor for ChildProcesses<'_> {
         events: &dyn EventSink,
         cancel: &AtomicBool,
     ) -> Result<(), StageError> {
-        if in_process {
-            return run_job(self.registry, job, events, cancel);
+        if in_process && self.runners.has(&job.kind) {
+            return run_job(self.runners, job, events, cancel);
         }
         let job_file = job.out_dir.with_file_name("job.json");
         let bytes = serde_json::to_vec(job).map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
@@ -190,23 +175,4 @@ fn outcome(
         error.causes.push(format!("its last output:\n    {}", tail.join("\n    ")));
     }
     Err(error)
-}
-
-/// Writes events as JSON lines on stdout (the child's side).
-pub struct StdoutEvents;
-
-impl EventSink for StdoutEvents {
-    fn emit(&self, _stage: &str, event: StageEvent) {
-        print_message(&ChildMessage::Event { event });
-    }
-}
-
-/// Writes one message line on stdout.
-pub fn print_message(message: &ChildMessage) {
-    use std::io::Write;
-    if let Ok(line) = serde_json::to_string(message) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
 }

@@ -20,7 +20,7 @@ pub fn around_bars(bars: Arc<MultiProgress>) {
 /// Installs the subscriber.
 pub fn init(verbose: bool, quiet: bool) {
     let default = if verbose {
-        "warn,pipeline_engine=debug,pipeline_cache=debug,pipeline_stages=debug,pipeline_cli=debug"
+        "warn,pipeline_engine=debug,pipeline_cache=debug,pipeline_stages=debug,pipeline_kinds=debug,pipeline_cli=debug"
     } else if quiet {
         "error"
     } else {

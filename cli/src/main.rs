@@ -13,7 +13,6 @@ mod signals;
 use clap::Parser;
 
 use args::{Cli, Command};
-use failure::Failure;
 
 fn main() {
     let cli = Cli::parse();
@@ -30,7 +29,6 @@ fn main() {
             commands::completions::execute(a);
             Ok(())
         }
-        Command::ExecStage(a) => std::process::exit(commands::exec_stage::execute(a, cancel)),
     };
     if let Err(failure) = result {
         eprint!("{}", failure.render());

@@ -5,16 +5,24 @@ use std::path::PathBuf;
 
 use pipeline_engine::Workspace;
 use pipeline_engine::spec::{self, Pipeline};
-use pipeline_engine::stage::Registry;
+use pipeline_engine::stage::{Registry, Runners};
 
 use crate::args::{Cli, PipelineArgs};
 use crate::failure::Failure;
 
-/// The stage kinds of this binary.
+/// The declarations of every stage kind.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
-    pipeline_stages::register(&mut registry);
+    pipeline_kinds::register(&mut registry);
     registry
+}
+
+/// The runners this binary has itself: the kinds that need no libtorch. Every other kind
+/// runs in a `pipeline-worker` process.
+pub fn runners() -> Runners {
+    let mut runners = Runners::new();
+    pipeline_kinds::register_runners(&mut runners);
+    runners
 }
 
 /// The workspace the command works in.
@@ -48,12 +56,36 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// This binary's path, for child processes.
-pub fn current_exe() -> Result<PathBuf, Failure> {
-    std::env::current_exe().map_err(|e| Failure::environment("cannot find the pipeline binary", &e))
+/// The worker binary that runs stages needing libtorch: `$PIPELINE_WORKER`, else
+/// `pipeline-worker` next to this binary.
+pub fn worker() -> Result<PathBuf, Failure> {
+    if let Some(path) = std::env::var_os("PIPELINE_WORKER") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|e| Failure::environment("cannot find the pipeline binary", &e))?;
+    let worker = exe.with_file_name("pipeline-worker");
+    if worker.exists() {
+        Ok(worker)
+    } else {
+        Err(Failure::Environment {
+            message: format!("the stage worker {} is missing", worker.display()),
+            hint: Some("build it with `cargo build --release -p pipeline-stages` (scripts/setup.sh does)".into()),
+            causes: Vec::new(),
+        })
+    }
 }
 
-/// Whether CUDA is usable in this process.
+/// Whether CUDA is usable: only asked of the worker (which links libtorch, 0.2 s to start)
+/// on machines where the NVIDIA driver is loaded; everywhere else the answer is no.
 pub fn cuda_available() -> bool {
-    tch::Cuda::is_available()
+    if !std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        return false;
+    }
+    let Ok(worker) = worker() else { return false };
+    let output = std::process::Command::new(worker).arg("probe").output();
+    let Ok(output) = output else { return false };
+    serde_json::from_slice::<serde_json::Value>(&output.stdout)
+        .ok()
+        .and_then(|v| v.get("cuda").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
 }

@@ -1,24 +1,25 @@
-//! The stage kinds of `pipeline` that need libtorch, and the small machine-learning library
-//! behind them.
+//! The stage kinds of `pipeline` that need libtorch: their runners, and the small
+//! machine-learning library behind them. Their declarations (parameters, defaults, checks)
+//! are in the `pipeline-kinds` crate, which the planning binary links without libtorch.
 //!
 //! Data stages (`functions`, `images`) turn synthetic functions or image files into one on-disk
 //! data set format (`data::dataset`); the `train` stage fits a model described in YAML
-//! (`model::spec`) and writes metrics, checkpoints and the final weights; `predict` evaluates a
-//! trained model on a data set. Models are functional over an ordered list of parameter tensors
-//! rather than tied to tch's `VarStore`, because later analyses evaluate interpolated and
-//! perturbed weights, take gradients with respect to inputs and train many models stacked into
-//! one computation.
+//! (`pipeline_kinds::model::spec`) and writes metrics, checkpoints and the final weights;
+//! `predict` evaluates a trained model on a data set. Models are functional over an ordered
+//! list of parameter tensors rather than tied to tch's `VarStore`, because later analyses
+//! evaluate interpolated and perturbed weights, take gradients with respect to inputs and train
+//! many models stacked into one computation.
 //!
-//! Every kind is registered with [`register`]; the binary calls it once.
+//! Every runner is registered with [`register_runners`]; the `pipeline-worker` binary of this
+//! crate calls it once and runs one stage job per process.
 
 pub(crate) mod data;
 pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod json_file;
-pub mod kinds;
 pub(crate) mod model;
-pub mod plot;
 pub(crate) mod rng;
+pub(crate) mod runners;
 pub(crate) mod table;
 pub(crate) mod tensor_file;
 pub(crate) mod train;
@@ -26,14 +27,37 @@ pub(crate) mod train;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use pipeline_engine::stage::{Registry, typed};
+use pipeline_engine::stage::Runners;
+use pipeline_kinds::functions::Functions;
+use pipeline_kinds::images::Images;
+use pipeline_kinds::predict::Predict;
+use pipeline_kinds::train::Train;
 
-/// Registers every stage kind of this crate.
-pub fn register(registry: &mut Registry) {
-    registry
-        .register(typed(kinds::functions::Functions))
-        .register(typed(kinds::images::Images))
-        .register(typed(kinds::train::Train))
-        .register(typed(kinds::predict::Predict))
-        .register(typed(plot::LinePlot));
+/// Registers the runner of every stage kind: those of this crate, which need libtorch, and
+/// those of `pipeline-kinds`, which do not, so that a worker can run any kind.
+pub fn register_runners(runners: &mut Runners) {
+    runners
+        .add::<Functions>(crate::runners::functions::run)
+        .add::<Images>(crate::runners::images::run)
+        .add::<Train>(crate::runners::train::run)
+        .add::<Predict>(crate::runners::predict::run);
+    pipeline_kinds::register_runners(runners);
+}
+
+#[cfg(test)]
+mod tests {
+    use pipeline_engine::stage::Registry;
+
+    use super::*;
+
+    #[test]
+    fn every_declared_kind_has_a_runner() {
+        let mut registry = Registry::new();
+        pipeline_kinds::register(&mut registry);
+        let mut runners = Runners::new();
+        register_runners(&mut runners);
+        let missing: Vec<&str> = registry.names().filter(|n| !runners.has(n)).collect();
+        assert!(missing.is_empty(), "no runner for {missing:?}");
+        assert_eq!(registry.names().count(), 5);
+    }
 }

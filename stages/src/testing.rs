@@ -81,11 +81,11 @@ impl pipeline_engine::stage::EventSink for Events {
     }
 }
 
-/// Runs a stage kind the way the engine does: parameters given as JSON are canonicalized
-/// (defaults filled, checks run), then the stage runs on CPU with 2 threads, its inputs bound
-/// to the given folders, writing into `out`.
+/// Runs a stage kind the way the engine does: parameters given as JSON are canonicalized by
+/// the kind's declaration (defaults filled, checks run), then the runner registered for it
+/// runs on CPU with 2 threads, its inputs bound to the given folders, writing into `out`.
 pub(crate) fn run_stage(
-    kind: Box<dyn pipeline_engine::stage::StageKind>,
+    kind: &str,
     params: serde_json::Value,
     inputs: &[(&str, &Path)],
     out: &Path,
@@ -97,7 +97,7 @@ pub(crate) fn run_stage(
 
 /// [`run_stage`] with a chosen number of intra-op threads.
 pub(crate) fn run_stage_threads(
-    kind: Box<dyn pipeline_engine::stage::StageKind>,
+    kind: &str,
     params: serde_json::Value,
     inputs: &[(&str, &Path)],
     out: &Path,
@@ -105,8 +105,17 @@ pub(crate) fn run_stage_threads(
     events: &Events,
     threads: usize,
 ) -> Result<(), pipeline_engine::stage::StageError> {
-    use pipeline_engine::stage::{Device, StageContext, StageError, StageInputs, UpstreamOutput};
-    let params = kind
+    use pipeline_engine::stage::{
+        Device, Registry, Runners, StageContext, StageError, StageInputs, UpstreamOutput,
+    };
+    let mut registry = Registry::new();
+    pipeline_kinds::register(&mut registry);
+    let mut runners = Runners::new();
+    crate::register_runners(&mut runners);
+    let declaration = registry
+        .get(kind)
+        .ok_or_else(|| StageError::bug(format!("no kind `{kind}` is declared")))?;
+    let params = declaration
         .canonicalize(params)
         .map_err(|issue| StageError::input(format!("{:?}: {}", issue.path, issue.message)))?;
     let mut slots = StageInputs::default();
@@ -133,7 +142,7 @@ pub(crate) fn run_stage_threads(
         events,
         cancel: &cancel,
     };
-    kind.run(&params, &ctx)
+    runners.run(kind, &params, &ctx)
 }
 
 /// A fresh folder `name` inside `parent`.

@@ -1,7 +1,6 @@
 //! One file per subcommand.
 
 pub mod completions;
-pub mod exec_stage;
 pub mod kinds;
 pub mod plan;
 pub mod run;

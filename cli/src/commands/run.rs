@@ -16,7 +16,8 @@ pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Fai
     let pipeline = session::pipeline(&args.pipeline, &registry)?;
     let workspace = session::workspace(cli)?;
     let opts = options(args)?;
-    let executor = ChildProcesses { program: session::current_exe()?, registry: &registry };
+    let runners = session::runners();
+    let executor = ChildProcesses { program: session::worker()?, runners: &runners };
     let progress = Progress::new(cli.quiet, cli.verbose);
     let summary = run(&workspace, &pipeline, &registry, &executor, &opts, &progress, cancel)?;
     progress.finish();

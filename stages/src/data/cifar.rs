@@ -5,26 +5,22 @@
 //! 3,072 pixel bytes, the 32x32 red plane, then green, then blue. That is already the
 //! channel-major layout the data set stores, so records are copied as they are.
 //!
+//! The file names are declared with the `images` kind (`pipeline_kinds::images`), which lists
+//! them as the stage's external files.
+//!
 //! CIFAR-10 cannot be downloaded from inside these machines, so a missing file is an
 //! environment error that lists every missing file and says how to get them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipeline_engine::stage::StageError;
+use pipeline_kinds::images::{
+    CIFAR_TEST_FILE as TEST_FILE, CIFAR_TRAIN_FILES as TRAIN_FILES, cifar_files,
+};
 
 use super::file::read_raw;
 use super::images::ImageSet;
 
-/// The training batches, in the order their images are concatenated.
-const TRAIN_FILES: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
-/// The test batch.
-const TEST_FILE: &str = "test_batch.bin";
 /// Channels, height, width of a CIFAR-10 image.
 const SHAPE: [usize; 3] = [3, 32, 32];
 /// One label byte plus the pixels.
@@ -33,15 +29,6 @@ const RECORD: usize = 1 + 3 * 32 * 32;
 const CLASSES: u8 = 10;
 /// Where the binary distribution comes from.
 const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
-
-/// Every file the reader needs in `dir`: the five training batches, then the test batch.
-pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
-    TRAIN_FILES
-        .iter()
-        .chain([&TEST_FILE])
-        .map(|name| dir.join(name))
-        .collect()
-}
 
 /// Reads the training and test sets from a `cifar-10-batches-bin` folder.
 pub(crate) fn read(dir: &Path) -> Result<(ImageSet, ImageSet), StageError> {
@@ -64,7 +51,7 @@ fn empty() -> ImageSet {
 }
 
 fn check_present(dir: &Path) -> Result<(), StageError> {
-    let missing: Vec<String> = files(dir)
+    let missing: Vec<String> = cifar_files(dir)
         .iter()
         .filter(|p| !p.is_file())
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))

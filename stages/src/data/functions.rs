@@ -10,37 +10,17 @@
 //! point such as 0.2 would lose its zero if the target were computed from 0.2 rounded to
 //! `f32`, whose sine is about -5e-8).
 
-use serde::{Deserialize, Serialize};
-
-/// Which function to sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Function {
-    /// sin(5πx)/(5πx).
-    Sinc,
-    /// sgn(sin(5πx)), with the zero convention of [`sign`].
-    Sign,
-}
+use pipeline_kinds::functions::Function;
 
 /// Where sin(5πx) counts as zero: its exact zeros x = k/5 are not representable in binary, so
 /// the computed sine there is of the order of 1e-16 rather than 0.
 const SIGN_ZERO: f64 = 1e-9;
 
-impl Function {
-    /// The function's name as the data set records it.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Function::Sinc => "sinc",
-            Function::Sign => "sign",
-        }
-    }
-
-    /// The value at `x`, in `f64`.
-    pub(crate) fn eval(self, x: f64) -> f64 {
-        match self {
-            Function::Sinc => sinc(x),
-            Function::Sign => sign(x),
-        }
+/// The value of `function` at `x`, in `f64`.
+fn value(function: Function, x: f64) -> f64 {
+    match function {
+        Function::Sinc => sinc(x),
+        Function::Sign => sign(x),
     }
 }
 
@@ -80,7 +60,7 @@ pub(crate) fn test_grid(n: usize, x_min: f64, x_max: f64) -> Vec<f64> {
 /// unrounded inputs, then rounded).
 pub(crate) fn sample(function: Function, xs: &[f64]) -> (Vec<f32>, Vec<f32>) {
     let inputs = xs.iter().map(|&x| x as f32).collect();
-    let targets = xs.iter().map(|&x| function.eval(x) as f32).collect();
+    let targets = xs.iter().map(|&x| value(function, x) as f32).collect();
     (inputs, targets)
 }
 

@@ -10,12 +10,12 @@
 use std::path::Path;
 
 use pipeline_engine::stage::StageError;
+use pipeline_kinds::model::plan::{Plan, TensorSpec, plan};
+use pipeline_kinds::model::spec::ModelSpec;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use super::network::Weights;
-use super::plan::{Plan, TensorSpec, plan};
-use super::spec::ModelSpec;
 use crate::data::dataset::{DatasetInfo, Normalization, Task};
 use crate::error::TchContext;
 use crate::json_file::{read_json, write_json};

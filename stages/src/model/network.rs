@@ -9,10 +9,10 @@
 //! tensor (which dominates the step time of the homework's tiny models).
 
 use pipeline_engine::stage::StageError;
+use pipeline_kinds::model::plan::{Init, Op, Plan, TensorSpec};
+use pipeline_kinds::model::spec::Activation;
 use tch::{Device, Kind, Tensor};
 
-use super::plan::{Init, Op, Plan, TensorSpec};
-use super::spec::Activation;
 use crate::error::TchContext;
 
 /// Batch normalization's running-statistics momentum and epsilon (PyTorch's defaults).

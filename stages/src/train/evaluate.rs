@@ -6,13 +6,13 @@
 //! mean over tens of thousands of examples does not lose precision.
 
 use pipeline_engine::stage::StageError;
+use pipeline_kinds::model::plan::Plan;
 use tch::{Kind, Tensor};
 
 use super::data::Split;
 use super::loss::Loss;
 use crate::error::TchContext;
 use crate::model::network::{Weights, forward};
-use crate::model::plan::Plan;
 
 /// The loss and accuracy of a model on one split.
 #[derive(Clone, Copy, Debug, PartialEq)]

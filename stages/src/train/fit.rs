@@ -18,6 +18,7 @@
 use std::path::PathBuf;
 
 use pipeline_engine::stage::{StageContext, StageError};
+use pipeline_kinds::model::plan::{Op, Plan};
 use tch::{Device, Kind, Tensor};
 
 use super::data::Split;
@@ -27,7 +28,6 @@ use super::optim::Optimizer;
 use crate::error::TchContext;
 use crate::model::checkpoint::save_weights;
 use crate::model::network::{Weights, forward};
-use crate::model::plan::{Op, Plan};
 use crate::rng::SplitMix64;
 
 /// When to step, evaluate and save.

@@ -5,23 +5,10 @@
 //! class labels, cross-entropy on real targets) is an input error before training starts.
 
 use pipeline_engine::stage::StageError;
-use serde::{Deserialize, Serialize};
+use pipeline_kinds::train::LossSpec;
 use tch::{Reduction, Tensor};
 
 use crate::data::dataset::Task;
-
-/// The loss as written in a pipeline.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossSpec {
-    /// MSE for regression data sets, cross-entropy for classification ones.
-    #[default]
-    Auto,
-    /// Mean squared error.
-    Mse,
-    /// Softmax cross-entropy on logits.
-    CrossEntropy,
-}
 
 /// A resolved loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 use super::*;
-use crate::model::plan::plan;
-use crate::model::spec::ModelSpec;
 use crate::testing::torch_lock;
+use pipeline_kinds::model::plan::plan;
+use pipeline_kinds::model::spec::ModelSpec;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

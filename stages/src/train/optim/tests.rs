@@ -126,23 +126,3 @@ fn stacked_parameters_behave_as_independent_optimizers() -> TestResult {
     assert!(opt.step(&[p.shallow_clone()], &mut []).is_err());
     Ok(())
 }
-
-#[test]
-fn checks_name_the_offending_key() {
-    let issue = adam(0.0, 0.0)
-        .check("optimizer")
-        .err()
-        .map(|i| i.path.join("."));
-    assert_eq!(issue.as_deref(), Some("optimizer.adam.lr"));
-    let sgd = OptimizerSpec::Sgd(SgdSpec {
-        lr: 0.1,
-        momentum: 0.0,
-        nesterov: true,
-        weight_decay: 0.0,
-    });
-    let issue = sgd.check("optimizer").err().map(|i| i.path.join("."));
-    assert_eq!(issue.as_deref(), Some("optimizer.sgd.nesterov"));
-    let rms: Result<OptimizerSpec, _> =
-        serde_json::from_str(r#"{"rmsprop": {"lr": 0.1, "rho": 0.9}}"#);
-    assert!(matches!(rms, Ok(OptimizerSpec::Rmsprop(RmspropSpec { alpha, .. })) if alpha == 0.9));
-}

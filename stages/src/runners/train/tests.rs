@@ -1,14 +1,12 @@
 use std::path::{Path, PathBuf};
 
-use pipeline_engine::stage::{ErrorClass, StageError, StageEvent, typed};
+use pipeline_engine::stage::{ErrorClass, StageError, StageEvent};
 use pipeline_reports::table::Table;
 use serde_json::json;
 
 use super::*;
-use crate::kinds::functions::Functions;
-use crate::kinds::images::Images;
-use crate::kinds::predict::{PREDICTIONS_FILE, Predict};
 use crate::model::checkpoint::{MODEL_JSON, MODEL_WEIGHTS};
+use crate::runners::predict::PREDICTIONS_FILE;
 use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir, torch_lock};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -20,7 +18,7 @@ fn mnist_split(root: &Path) -> Result<PathBuf, StageError> {
         "images": mnist_images(), "labels": mnist_labels(),
         "train": [0, 8000], "test": [8000, 10000]}});
     run_stage(
-        typed(Images),
+        "images",
         json!({"source": source}),
         &[],
         &out,
@@ -33,7 +31,7 @@ fn mnist_split(root: &Path) -> Result<PathBuf, StageError> {
 fn sinc(root: &Path, n: usize) -> Result<PathBuf, StageError> {
     let out = subdir(root, "sinc");
     let params = json!({"function": "sinc", "n": n});
-    run_stage(typed(Functions), params, &[], &out, 0, &Events::default())?;
+    run_stage("functions", params, &[], &out, 0, &Events::default())?;
     Ok(out)
 }
 
@@ -66,21 +64,14 @@ fn small_cnn_learns_mnist_in_one_epoch_reproducibly() -> TestResult {
     let (a, b) = (subdir(root.path(), "a"), subdir(root.path(), "b"));
     let events = Events::default();
     let started = std::time::Instant::now();
-    run_stage(
-        typed(Train),
-        small_cnn(),
-        &[("data", &data)],
-        &a,
-        7,
-        &events,
-    )?;
+    run_stage("train", small_cnn(), &[("data", &data)], &a, 7, &events)?;
     let seconds = started.elapsed().as_secs_f64();
     let (_, accuracy) = last_test_row(&a.join(METRICS_FILE))?;
     let accuracy = accuracy.ok_or("no accuracy")?;
     eprintln!("small CNN: one epoch on 8,000 images in {seconds:.2} s, test accuracy {accuracy}");
     assert!(accuracy > 0.9, "test accuracy {accuracy}");
     run_stage(
-        typed(Train),
+        "train",
         small_cnn(),
         &[("data", &data)],
         &b,
@@ -117,7 +108,7 @@ fn metrics_table_has_the_documented_columns() -> TestResult {
         "batch_size": 16, "epochs": 4, "eval_every": 3, "checkpoint_every": 2,
     });
     run_stage(
-        typed(Train),
+        "train",
         params,
         &[("data", &data)],
         &out,
@@ -171,7 +162,7 @@ fn divergence_fails_naming_epoch_and_step() -> TestResult {
         "batch_size": 10, "epochs": 3,
     });
     let err = run_stage(
-        typed(Train),
+        "train",
         params,
         &[("data", &data)],
         &out,
@@ -194,7 +185,7 @@ fn predictions_of_a_regression_model() -> TestResult {
     let model = subdir(root.path(), "train");
     let params = json!({"model": {"mlp": {"hidden": [8]}}, "epochs": 1});
     run_stage(
-        typed(Train),
+        "train",
         params,
         &[("data", &data)],
         &model,
@@ -203,14 +194,7 @@ fn predictions_of_a_regression_model() -> TestResult {
     )?;
     let out = subdir(root.path(), "predict");
     let inputs = [("model", model.as_path()), ("data", data.as_path())];
-    run_stage(
-        typed(Predict),
-        json!({}),
-        &inputs,
-        &out,
-        1,
-        &Events::default(),
-    )?;
+    run_stage("predict", json!({}), &inputs, &out, 1, &Events::default())?;
     let table = Table::read_parquet(&out.join(PREDICTIONS_FILE))?;
     assert_eq!(table.names(), ["x", "target", "prediction"]);
     let x = table.f64s("x")?;
@@ -226,7 +210,7 @@ fn a_model_that_does_not_fit_the_data_is_an_input_error() -> TestResult {
     let out = subdir(root.path(), "train");
     let params = json!({"model": {"layers": [{"conv": {"filters": 2, "kernel": 3}}]}, "epochs": 1});
     let err = run_stage(
-        typed(Train),
+        "train",
         params,
         &[("data", &data)],
         &out,
@@ -256,15 +240,7 @@ fn timing_sinc_deep_steps_per_second() -> TestResult {
     });
     let started = std::time::Instant::now();
     let events = Events::default();
-    crate::testing::run_stage_threads(
-        typed(Train),
-        params,
-        &[("data", &data)],
-        &out,
-        0,
-        &events,
-        1,
-    )?;
+    crate::testing::run_stage_threads("train", params, &[("data", &data)], &out, 0, &events, 1)?;
     let seconds = started.elapsed().as_secs_f64();
     let steps = (epochs * 79) as f64;
     eprintln!(
@@ -288,7 +264,7 @@ fn timing_small_cnn_epoch() -> TestResult {
         params["eval_every"] = json!(100);
         let started = std::time::Instant::now();
         run_stage(
-            typed(Train),
+            "train",
             params,
             &[("data", &data)],
             &out,

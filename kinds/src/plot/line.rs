@@ -1,6 +1,25 @@
 //! `line_plot`: one chart of one or two columns against another, one series per input stage,
 //! optionally split by a column (train vs test). Loss curves of several runs, accuracy curves,
 //! a predicted function against the ground truth, a metric against model size.
+//!
+//! ```yaml
+//! loss_curves:
+//!   kind: line_plot
+//!   inputs: {runs: [train_deep, train_shallow]}
+//!   params:
+//!     x: epoch
+//!     y: loss
+//!     split_by: split
+//!     keep: [train]
+//!     log_y: true
+//!     title: training loss of two MLPs
+//!     x_label: epoch
+//!     y_label: MSE (log scale)
+//!     file: loss
+//! ```
+//!
+//! Outputs: `<file>.png` and `<file>.svg`. The kind needs no libtorch: it is declared and run
+//! from this crate, inside the engine's process.
 
 use pipeline_engine::stage::{InputSlot, ParamIssue, StageContext, StageError, TypedStage};
 use pipeline_reports::{Axis, Chart, Mark, Series, render_chart};
@@ -101,7 +120,10 @@ impl TypedStage for LinePlot {
             return Err(ParamIssue::at("file", "a plain file name without folders"));
         }
         if p.y2.is_some() != p.y2_label.is_some() {
-            return Err(ParamIssue::at("y2_label", "give `y2` and `y2_label` together"));
+            return Err(ParamIssue::at(
+                "y2_label",
+                "give `y2` and `y2_label` together",
+            ));
         }
         if !p.keep.is_empty() && p.split_by.is_none() {
             return Err(ParamIssue::at("keep", "`keep` needs `split_by`"));
@@ -112,40 +134,51 @@ impl TypedStage for LinePlot {
     fn in_process(&self) -> bool {
         true
     }
+}
 
-    fn run(&self, p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
-        let left = axis(&p.x_label, p.log_x);
-        let mut chart = Chart::new(&p.title, left, axis(&p.y_label, p.log_y));
-        let mut right = Vec::new();
-        let runs = ctx.inputs.many("runs");
-        for (i, up) in runs.iter().enumerate() {
-            let table = read_table(up, &p.table)?;
-            if i == 0 {
-                if let Some(reference) = &p.reference {
-                    let pts = points(&table, &p.x, reference).map_err(|e| table_error(up, &e))?;
-                    chart.series.push(Series::line(&format!("{reference} (reference)"), pts).with_mark(Mark::Dashed));
-                }
-            }
-            for (label, part) in parts(&p, &table, &up.label()).map_err(|e| table_error(up, &e))? {
-                let pts = points(&part, &p.x, &p.y).map_err(|e| table_error(up, &e))?;
-                chart.series.push(Series::line(&label, pts).with_mark(mark(p.mark, false)));
-                if let Some(y2) = &p.y2 {
-                    let pts = points(&part, &p.x, y2).map_err(|e| table_error(up, &e))?;
-                    right.push(Series::line(&format!("{label} {y2}"), pts).with_mark(mark(p.mark, true)));
-                }
+/// Draws the chart: one series per input stage (and per value of `split_by`), PNG and SVG.
+pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+    let left = axis(&p.x_label, p.log_x);
+    let mut chart = Chart::new(&p.title, left, axis(&p.y_label, p.log_y));
+    let mut right = Vec::new();
+    let runs = ctx.inputs.many("runs");
+    for (i, up) in runs.iter().enumerate() {
+        let table = read_table(up, &p.table)?;
+        if i == 0
+            && let Some(reference) = &p.reference
+        {
+            let pts = points(&table, &p.x, reference).map_err(|e| table_error(up, &e))?;
+            chart.series.push(
+                Series::line(&format!("{reference} (reference)"), pts).with_mark(Mark::Dashed),
+            );
+        }
+        for (label, part) in parts(&p, &table, &up.label()).map_err(|e| table_error(up, &e))? {
+            let pts = points(&part, &p.x, &p.y).map_err(|e| table_error(up, &e))?;
+            chart
+                .series
+                .push(Series::line(&label, pts).with_mark(mark(p.mark, false)));
+            if let Some(y2) = &p.y2 {
+                let pts = points(&part, &p.x, y2).map_err(|e| table_error(up, &e))?;
+                right.push(
+                    Series::line(&format!("{label} {y2}"), pts).with_mark(mark(p.mark, true)),
+                );
             }
         }
-        if let Some(label) = &p.y2_label {
-            chart = chart.with_y2(axis(label, p.log_y2), right);
-        }
-        render_chart(&chart, &ctx.out_dir.join(&p.file))
-            .map_err(|e| StageError::environment("cannot draw the figure").caused_by(&e))?;
-        Ok(())
     }
+    if let Some(label) = &p.y2_label {
+        chart = chart.with_y2(axis(label, p.log_y2), right);
+    }
+    render_chart(&chart, &ctx.out_dir.join(&p.file))
+        .map_err(|e| StageError::environment("cannot draw the figure").caused_by(&e))?;
+    Ok(())
 }
 
 fn axis(label: &str, log: bool) -> Axis {
-    if log { Axis::log(label) } else { Axis::linear(label) }
+    if log {
+        Axis::log(label)
+    } else {
+        Axis::linear(label)
+    }
 }
 
 fn mark(choice: MarkChoice, secondary: bool) -> Mark {
@@ -163,7 +196,9 @@ fn parts(
     table: &pipeline_reports::Table,
     label: &str,
 ) -> Result<Vec<(String, pipeline_reports::Table)>, pipeline_reports::TableError> {
-    let Some(column) = &p.split_by else { return Ok(vec![(label.to_owned(), table.clone())]) };
+    let Some(column) = &p.split_by else {
+        return Ok(vec![(label.to_owned(), table.clone())]);
+    };
     let mut out = Vec::new();
     for value in distinct(table, column)? {
         if p.keep.is_empty() || p.keep.contains(&value) {
@@ -172,3 +207,6 @@ fn parts(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,26 +26,36 @@
 //! Relative paths are resolved against the workspace; every file read is declared through
 //! `external_files`, so editing a data file reruns the stage. Paths are recorded in the data
 //! set as written, never resolved, so that outputs do not depend on where the workspace is.
+//!
+//! This is the declaration, with the list of files each source reads; the readers run in the
+//! `pipeline-stages` crate.
 
 use std::path::{Path, PathBuf};
 
-use pipeline_engine::stage::{ParamIssue, StageContext, StageError, TypedStage};
+use pipeline_engine::stage::{ParamIssue, TypedStage};
 use serde::{Deserialize, Serialize};
 
-use crate::data::dataset::{Dataset, DatasetInfo, FORMAT, InputDtype, Normalization, Task};
-use crate::data::images::ImageSet;
-use crate::data::stats::channel_stats;
-use crate::data::{cifar, idx};
-
 /// Where the Debian package `dataset-fashion-mnist` installs Fashion-MNIST.
-const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
-/// The four IDX files of an MNIST-style distribution.
-const IDX_NAMES: [&str; 4] = [
+pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// The four IDX files of an MNIST-style distribution: training images and labels, then test
+/// images and labels.
+pub const IDX_NAMES: [&str; 4] = [
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 ];
+/// The training batches of CIFAR-10's binary distribution, in the order their images are
+/// concatenated.
+pub const CIFAR_TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
+/// The test batch of CIFAR-10's binary distribution.
+pub const CIFAR_TEST_FILE: &str = "test_batch.bin";
 
 /// The `images` stage kind.
 pub struct Images;
@@ -162,29 +172,11 @@ impl TypedStage for Images {
     }
 
     fn external_files(&self, p: &ImagesParams, workspace: &Path) -> Vec<PathBuf> {
-        files(&p.source)
+        p.source
+            .files()
             .into_iter()
             .map(|f| workspace.join(f))
             .collect()
-    }
-
-    fn run(&self, p: ImagesParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
-        crate::device::init_torch(ctx.threads, ctx.seed);
-        let (mut train, mut test, classes) = read(&p.source, ctx.workspace)?;
-        if let Some(limit) = p.train_limit {
-            train.truncate(limit);
-        }
-        if let Some(limit) = p.test_limit {
-            test.truncate(limit);
-        }
-        if train.len() == 0 || test.len() == 0 {
-            return Err(StageError::input(
-                "the training and test splits must not be empty",
-            ));
-        }
-        let info = describe(&p, &train, &test, classes);
-        tracing::debug!(train = train.len(), test = test.len(), "images read");
-        Dataset::from_images(info, &train, &test)?.write(ctx.out_dir)
     }
 }
 
@@ -219,136 +211,97 @@ fn check_ranges(s: &IdxSplit) -> Result<(), ParamIssue> {
     Ok(())
 }
 
-/// Every file the source reads, as written (relative to the workspace unless absolute).
-fn files(source: &ImageSource) -> Vec<PathBuf> {
-    match source {
-        ImageSource::FashionMnist => IDX_NAMES
-            .iter()
-            .map(|n| Path::new(FASHION_DIR).join(n))
-            .collect(),
-        ImageSource::Idx(f) => vec![
-            f.train_images.clone(),
-            f.train_labels.clone(),
-            f.test_images.clone(),
-            f.test_labels.clone(),
-        ],
-        ImageSource::IdxSplit(s) => vec![s.images.clone(), s.labels.clone()],
-        ImageSource::Cifar10(c) => cifar::files(&c.dir),
-    }
-}
-
-/// Reads the training and test sets and returns the number of classes.
-fn read(source: &ImageSource, workspace: &Path) -> Result<(ImageSet, ImageSet, usize), StageError> {
-    let at = |p: &Path| workspace.join(p);
-    match source {
-        ImageSource::FashionMnist => read_fashion(),
-        ImageSource::Idx(f) => {
-            let train = idx::read_pair(&at(&f.train_images), &at(&f.train_labels), f.classes)?;
-            let test = idx::read_pair(&at(&f.test_images), &at(&f.test_labels), f.classes)?;
-            Ok((train, test, f.classes))
-        }
-        ImageSource::IdxSplit(s) => {
-            let all = idx::read_pair(&at(&s.images), &at(&s.labels), s.classes)?;
-            let train = cut(&all, s.train, &s.images)?;
-            let test = cut(&all, s.test, &s.images)?;
-            Ok((train, test, s.classes))
-        }
-        ImageSource::Cifar10(c) => {
-            let (train, test) = cifar::read(&at(&c.dir))?;
-            Ok((train, test, 10))
+impl ImageSource {
+    /// Every file the source reads, as written (relative to the workspace unless absolute).
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            ImageSource::FashionMnist => IDX_NAMES
+                .iter()
+                .map(|n| Path::new(FASHION_DIR).join(n))
+                .collect(),
+            ImageSource::Idx(f) => vec![
+                f.train_images.clone(),
+                f.train_labels.clone(),
+                f.test_images.clone(),
+                f.test_labels.clone(),
+            ],
+            ImageSource::IdxSplit(s) => vec![s.images.clone(), s.labels.clone()],
+            ImageSource::Cifar10(c) => cifar_files(&c.dir),
         }
     }
 }
 
-fn read_fashion() -> Result<(ImageSet, ImageSet, usize), StageError> {
-    let paths = files(&ImageSource::FashionMnist);
-    if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
-        return Err(StageError::environment(format!(
-            "Fashion-MNIST is not installed: {} does not exist; install the Debian package \
-             `dataset-fashion-mnist` (`apt-get install dataset-fashion-mnist`)",
-            missing.display()
-        )));
-    }
-    let train = idx::read_pair(&paths[0], &paths[1], 10)?;
-    let test = idx::read_pair(&paths[2], &paths[3], 10)?;
-    Ok((train, test, 10))
-}
-
-fn cut(all: &ImageSet, [start, end]: [usize; 2], images: &Path) -> Result<ImageSet, StageError> {
-    if end > all.len() {
-        return Err(StageError::input(format!(
-            "the range [{start}, {end}] reaches past the {} images of {}",
-            all.len(),
-            images.display()
-        )));
-    }
-    Ok(all.slice(start..end))
-}
-
-fn describe(p: &ImagesParams, train: &ImageSet, test: &ImageSet, classes: usize) -> DatasetInfo {
-    let channels = train.shape[0];
-    let normalization = match p.normalize {
-        NormalizeMode::Scale => Normalization {
-            divide: 255.0,
-            ..Normalization::identity(channels)
-        },
-        NormalizeMode::Standardize => {
-            let (mean, std) = channel_stats(train);
-            Normalization {
-                divide: 255.0,
-                mean,
-                std,
-            }
-        }
-    };
-    let (name, source) = origin(&p.source);
-    DatasetInfo {
-        format: FORMAT,
-        name: p.name.clone().unwrap_or(name),
-        task: Task::Classification,
-        classes: Some(classes),
-        input_shape: train.shape.to_vec(),
-        input_dtype: InputDtype::U8,
-        train_size: train.len(),
-        test_size: test.len(),
-        normalization,
-        source,
-    }
-}
-
-/// The default name and a description of where the images came from.
-fn origin(source: &ImageSource) -> (String, String) {
-    let list = |paths: Vec<PathBuf>| {
-        paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match source {
-        ImageSource::FashionMnist => (
-            "fashion-mnist".to_owned(),
-            format!("Fashion-MNIST: {}", list(files(source))),
-        ),
-        ImageSource::Idx(_) => (
-            "mnist".to_owned(),
-            format!("IDX files: {}", list(files(source))),
-        ),
-        ImageSource::IdxSplit(s) => (
-            "mnist".to_owned(),
-            format!(
-                "IDX files {} split by index: train {:?}, test {:?}",
-                list(files(source)),
-                s.train,
-                s.test
-            ),
-        ),
-        ImageSource::Cifar10(c) => (
-            "cifar10".to_owned(),
-            format!("CIFAR-10 binary batches in {}", c.dir.display()),
-        ),
-    }
+/// Every file of CIFAR-10's binary distribution in `dir`: the five training batches, then the
+/// test batch.
+pub fn cifar_files(dir: &Path) -> Vec<PathBuf> {
+    CIFAR_TRAIN_FILES
+        .iter()
+        .chain([&CIFAR_TEST_FILE])
+        .map(|name| dir.join(name))
+        .collect()
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_files_are_every_file_read() {
+        let params = ImagesParams {
+            source: ImageSource::IdxSplit(IdxSplit {
+                images: "a/images.gz".into(),
+                labels: "/abs/labels.gz".into(),
+                train: [0, 1],
+                test: [1, 2],
+                classes: 10,
+            }),
+            train_limit: None,
+            test_limit: None,
+            normalize: NormalizeMode::Standardize,
+            name: None,
+        };
+        let files = Images.external_files(&params, Path::new("/ws"));
+        assert_eq!(
+            files,
+            vec![
+                PathBuf::from("/ws/a/images.gz"),
+                PathBuf::from("/abs/labels.gz")
+            ]
+        );
+        let cifar = ImagesParams {
+            source: ImageSource::Cifar10(CifarDir { dir: "c".into() }),
+            ..params
+        };
+        let files = Images.external_files(&cifar, Path::new("/ws"));
+        assert_eq!(files.len(), 6);
+        assert_eq!(files[5], PathBuf::from("/ws/c/test_batch.bin"));
+    }
+
+    #[test]
+    fn split_ranges_must_be_ordered_and_apart() {
+        let split = |train, test| {
+            ImageSource::IdxSplit(IdxSplit {
+                images: "i".into(),
+                labels: "l".into(),
+                train,
+                test,
+                classes: 10,
+            })
+        };
+        let check = |source| {
+            let params = ImagesParams {
+                source,
+                train_limit: None,
+                test_limit: None,
+                normalize: NormalizeMode::Standardize,
+                name: None,
+            };
+            Images.check(&params).err().map(|i| i.path.join("."))
+        };
+        assert_eq!(check(split([0, 100], [100, 200])), None);
+        let overlap = check(split([0, 100], [50, 150]));
+        assert_eq!(overlap.as_deref(), Some("source.idx_split.test"));
+        let empty = check(split([5, 5], [10, 20]));
+        assert_eq!(empty.as_deref(), Some("source.idx_split.train"));
+    }
+}

@@ -1,8 +1,9 @@
-use pipeline_engine::stage::{ErrorClass, typed};
+use pipeline_engine::stage::ErrorClass;
+use pipeline_kinds::images::FASHION_DIR;
 use serde_json::json;
 
 use super::*;
-use crate::data::dataset::{Dataset, read_info};
+use crate::data::dataset::read_info;
 use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -17,7 +18,7 @@ fn idx_split_writes_the_described_data_set() -> TestResult {
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let params = json!({"source": split([0, 8000], [8000, 10000]), "test_limit": 500});
-    run_stage(typed(Images), params, &[], &out, 0, &Events::default())?;
+    run_stage("images", params, &[], &out, 0, &Events::default())?;
     let info = read_info(&out)?;
     assert_eq!(
         (info.name.as_str(), info.train_size, info.test_size),
@@ -43,7 +44,7 @@ fn scale_normalization_only_divides() -> TestResult {
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let params = json!({"source": split([0, 10], [10, 20]), "normalize": "scale", "name": "tiny"});
-    run_stage(typed(Images), params, &[], &out, 0, &Events::default())?;
+    run_stage("images", params, &[], &out, 0, &Events::default())?;
     let info = read_info(&out)?;
     assert_eq!(info.name, "tiny");
     assert_eq!(
@@ -61,10 +62,10 @@ fn bad_ranges_are_refused_before_or_while_reading() -> TestResult {
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let overlap = json!({"source": split([0, 100], [50, 150])});
-    let err = run_stage(typed(Images), overlap, &[], &out, 0, &Events::default()).err();
+    let err = run_stage("images", overlap, &[], &out, 0, &Events::default()).err();
     assert!(err.is_some_and(|e| e.message.contains("overlaps the training range")));
     let past = json!({"source": split([0, 100], [9000, 10001])});
-    let err = run_stage(typed(Images), past, &[], &out, 0, &Events::default()).err();
+    let err = run_stage("images", past, &[], &out, 0, &Events::default()).err();
     let err = err.ok_or("expected an error")?;
     assert_eq!(err.class, ErrorClass::Input);
     assert!(
@@ -76,47 +77,17 @@ fn bad_ranges_are_refused_before_or_while_reading() -> TestResult {
 }
 
 #[test]
-fn external_files_are_every_file_read() {
-    let params = ImagesParams {
-        source: ImageSource::IdxSplit(IdxSplit {
-            images: "a/images.gz".into(),
-            labels: "/abs/labels.gz".into(),
-            train: [0, 1],
-            test: [1, 2],
-            classes: 10,
-        }),
-        train_limit: None,
-        test_limit: None,
-        normalize: NormalizeMode::Standardize,
-        name: None,
-    };
-    let files = Images.external_files(&params, Path::new("/ws"));
-    assert_eq!(
-        files,
-        vec![
-            PathBuf::from("/ws/a/images.gz"),
-            PathBuf::from("/abs/labels.gz")
-        ]
-    );
-    let cifar = ImagesParams {
-        source: ImageSource::Cifar10(CifarDir { dir: "c".into() }),
-        ..params
-    };
-    assert_eq!(Images.external_files(&cifar, Path::new("/ws")).len(), 6);
-}
-
-#[test]
 fn cifar_source_reads_the_binary_batches() -> TestResult {
     let root = tempfile::tempdir()?;
     let dir = subdir(root.path(), "cifar-10-batches-bin");
-    for name in cifar::files(&dir) {
+    for name in pipeline_kinds::images::cifar_files(&dir) {
         let mut record = vec![3u8];
         record.extend((0..3072).map(|i| (i % 251) as u8));
         std::fs::write(name, [record.clone(), record].concat())?;
     }
     let out = subdir(root.path(), "out");
     let params = json!({"source": {"cifar10": {"dir": dir}}, "train_limit": 7});
-    run_stage(typed(Images), params, &[], &out, 0, &Events::default())?;
+    run_stage("images", params, &[], &out, 0, &Events::default())?;
     let info = read_info(&out)?;
     assert_eq!(
         (info.name.as_str(), info.train_size, info.test_size),
@@ -136,7 +107,7 @@ fn fashion_mnist_preset_reads_the_debian_package() -> TestResult {
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let params = json!({"source": "fashion_mnist", "train_limit": 100, "test_limit": 10});
-    run_stage(typed(Images), params, &[], &out, 0, &Events::default())?;
+    run_stage("images", params, &[], &out, 0, &Events::default())?;
     let info = read_info(&out)?;
     assert_eq!(
         (info.name.as_str(), info.train_size, info.test_size),

@@ -6,12 +6,13 @@
 //!   kind: functions
 //!   params: {function: sinc, n: 10000}
 //! ```
+//!
+//! Training inputs are `n` evenly spaced points from `x_min` to `x_max` inclusive; test inputs
+//! are the centres of `n_test` equal cells of the same interval. This is the declaration; the
+//! sampling runs in the `pipeline-stages` crate.
 
-use pipeline_engine::stage::{ParamIssue, StageContext, StageError, TypedStage};
+use pipeline_engine::stage::{ParamIssue, TypedStage};
 use serde::{Deserialize, Serialize};
-
-use crate::data::dataset::{Dataset, DatasetInfo, FORMAT, InputDtype, Normalization, Points, Task};
-use crate::data::functions::{Function, sample, test_grid, train_grid};
 
 /// The `functions` stage kind.
 pub struct Functions;
@@ -35,6 +36,26 @@ pub struct FunctionsParams {
     /// The right end of the interval.
     #[serde(default = "default_x_max")]
     pub x_max: f64,
+}
+
+/// Which function to sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Function {
+    /// sin(5πx)/(5πx), and 1 at x = 0.
+    Sinc,
+    /// sgn(sin(5πx)): 1 or -1, and 0 where |sin(5πx)| < 1e-9 (at x = k/5 up to rounding).
+    Sign,
+}
+
+impl Function {
+    /// The function's name as the data set records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Sinc => "sinc",
+            Function::Sign => "sign",
+        }
+    }
 }
 
 fn default_n() -> usize {
@@ -68,46 +89,6 @@ impl TypedStage for Functions {
         }
         Ok(())
     }
-
-    fn run(&self, p: FunctionsParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
-        crate::device::init_torch(ctx.threads, ctx.seed);
-        let n_test = p.n_test.unwrap_or(p.n - 1);
-        let (train_x, train_y) = sample(p.function, &train_grid(p.n, p.x_min, p.x_max));
-        let (test_x, test_y) = sample(p.function, &test_grid(n_test, p.x_min, p.x_max));
-        let info = DatasetInfo {
-            format: FORMAT,
-            name: p.function.name().to_owned(),
-            task: Task::Regression,
-            classes: None,
-            input_shape: vec![1],
-            input_dtype: InputDtype::F32,
-            train_size: p.n,
-            test_size: n_test,
-            normalization: Normalization::identity(1),
-            source: source(&p, n_test),
-        };
-        let train = Points {
-            x: &train_x,
-            y: &train_y,
-        };
-        let test = Points {
-            x: &test_x,
-            y: &test_y,
-        };
-        Dataset::from_points(info, 1, train, test)?.write(ctx.out_dir)
-    }
-}
-
-fn source(p: &FunctionsParams, n_test: usize) -> String {
-    let formula = match p.function {
-        Function::Sinc => "sin(5πx)/(5πx)",
-        Function::Sign => "sgn(sin(5πx)), 0 where |sin(5πx)| < 1e-9",
-    };
-    format!(
-        "{formula} at {} evenly spaced points of [{}, {}] (train) and the centres of {n_test} \
-         equal cells (test)",
-        p.n, p.x_min, p.x_max
-    )
 }
 
 #[cfg(test)]
@@ -116,26 +97,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{Events, run_stage, subdir};
-
-    #[test]
-    fn sign_data_set_holds_the_function_at_the_grid() -> Result<(), Box<dyn std::error::Error>> {
-        let root = tempfile::tempdir()?;
-        let out = subdir(root.path(), "out");
-        let params = json!({"function": "sign", "n": 11, "x_min": 0.0, "x_max": 1.0});
-        run_stage(typed(Functions), params, &[], &out, 0, &Events::default())?;
-        let data = Dataset::load(&out)?;
-        assert_eq!((data.info.train_size, data.info.test_size), (11, 10));
-        let x = Vec::<f32>::try_from(data.train_x.view([-1]))?;
-        let y = Vec::<f32>::try_from(data.train_y.view([-1]))?;
-        assert_eq!(x[2], 0.2);
-        // sgn(sin(5πx)) on x = 0, 0.1, ..., 1: zeros at multiples of 0.2, else ±1.
-        let want = [0.0, 1.0, 0.0, -1.0, 0.0, 1.0, 0.0, -1.0, 0.0, 1.0, 0.0];
-        assert_eq!(y, want);
-        let test_x = Vec::<f32>::try_from(data.test_x.view([-1]))?;
-        assert_eq!((test_x[0], test_x[9]), (0.05, 0.95));
-        Ok(())
-    }
 
     #[test]
     fn bad_grids_are_refused() {

@@ -20,14 +20,23 @@ const MAX_TENSOR: usize = 1 << 36;
 
 /// One operation of the forward pass; indices refer to [`Plan::params`] and [`Plan::buffers`].
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Op {
+pub enum Op {
     /// `x W^T + b`.
-    Dense { weight: usize, bias: usize },
+    Dense {
+        /// The index of `W` (`[out, in]`) in [`Plan::params`].
+        weight: usize,
+        /// The index of `b` (`[out]`) in [`Plan::params`].
+        bias: usize,
+    },
     /// A 2-D convolution with square stride and symmetric zero padding.
     Conv {
+        /// The index of the kernel (`[filters, channels, k, k]`) in [`Plan::params`].
         weight: usize,
+        /// The index of the bias (`[filters]`) in [`Plan::params`].
         bias: usize,
+        /// The step between windows, in both directions.
         stride: i64,
+        /// Zeros added on every side.
         padding: i64,
     },
     /// Max pooling, window = stride.
@@ -42,16 +51,20 @@ pub(crate) enum Op {
     Dropout(f64),
     /// Batch normalization with affine parameters and running-statistics buffers.
     BatchNorm {
+        /// The index of the scale (`[C]`) in [`Plan::params`].
         weight: usize,
+        /// The index of the shift (`[C]`) in [`Plan::params`].
         bias: usize,
+        /// The index of the running mean (`[C]`) in [`Plan::buffers`].
         mean: usize,
+        /// The index of the running variance (`[C]`) in [`Plan::buffers`].
         var: usize,
     },
 }
 
 /// How a tensor is initialised.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Init {
+pub enum Init {
     /// Uniform in `[-bound, bound]`.
     Uniform(f64),
     /// All zeros.
@@ -62,47 +75,43 @@ pub(crate) enum Init {
 
 /// A named tensor of the model.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct TensorSpec {
+pub struct TensorSpec {
     /// `layers.{i}.{weight|bias|running_mean|running_var}`.
-    pub(crate) name: String,
+    pub name: String,
     /// The tensor's shape.
-    pub(crate) shape: Vec<i64>,
+    pub shape: Vec<i64>,
     /// Its initial values.
-    pub(crate) init: Init,
+    pub init: Init,
 }
 
 impl TensorSpec {
     /// The number of values.
-    pub(crate) fn numel(&self) -> usize {
+    pub fn numel(&self) -> usize {
         self.shape.iter().product::<i64>() as usize
     }
 }
 
 /// A model resolved against an input shape.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// The forward pass.
-    pub(crate) ops: Vec<Op>,
+    pub ops: Vec<Op>,
     /// Trainable tensors, in order.
-    pub(crate) params: Vec<TensorSpec>,
+    pub params: Vec<TensorSpec>,
     /// Non-trainable state (batch-norm running statistics), in order.
-    pub(crate) buffers: Vec<TensorSpec>,
+    pub buffers: Vec<TensorSpec>,
 }
 
 impl Plan {
     /// The number of trainable values.
-    pub(crate) fn parameter_count(&self) -> usize {
+    pub fn parameter_count(&self) -> usize {
         self.params.iter().map(TensorSpec::numel).sum()
     }
 }
 
 /// Resolves `spec` for inputs of `input_shape` (without the batch dimension) and `outputs`
 /// model outputs. A model that does not fit is an input error naming the layer.
-pub(crate) fn plan(
-    spec: &ModelSpec,
-    input_shape: &[usize],
-    outputs: usize,
-) -> Result<Plan, StageError> {
+pub fn plan(spec: &ModelSpec, input_shape: &[usize], outputs: usize) -> Result<Plan, StageError> {
     let layers = expand(spec, input_shape.len(), outputs);
     let mut builder = Builder {
         plan: Plan::default(),

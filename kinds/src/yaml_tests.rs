@@ -7,10 +7,11 @@ use pipeline_engine::spec::yaml::{Source, parse};
 use pipeline_engine::stage::{StageKind, typed};
 use serde_json::{Value, json};
 
-use super::functions::Functions;
-use super::images::Images;
-use super::predict::Predict;
-use super::train::Train;
+use crate::functions::Functions;
+use crate::images::Images;
+use crate::plot::LinePlot;
+use crate::predict::Predict;
+use crate::train::Train;
 
 fn canonical(kind: &dyn StageKind, yaml: &str) -> Result<Value, String> {
     let source = Arc::new(Source {
@@ -47,6 +48,12 @@ fn documented_examples_canonicalize() -> Result<(), String> {
     let c = canonical(typed(Train).as_ref(), cnn)?;
     assert_eq!(c["optimizer"]["rmsprop"]["alpha"], json!(0.9));
     canonical(typed(Predict).as_ref(), "{split: test}")?;
+    let plot = "x: epoch\ny: loss\nsplit_by: split\nkeep: [train]\nlog_y: true\n\
+                title: training loss of two MLPs\nx_label: epoch\ny_label: MSE (log scale)\n\
+                file: loss\n";
+    let p = canonical(typed(LinePlot).as_ref(), plot)?;
+    assert_eq!(p["table"], json!("metrics.parquet"));
+    assert_eq!(p["mark"], json!("line"));
     Ok(())
 }
 

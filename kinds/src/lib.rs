@@ -1,0 +1,67 @@
+//! The stage kinds of `pipeline` as the planner sees them: for every kind its name, version,
+//! typed parameters with their defaults and checks, input slots and external files, and the
+//! runners of the kinds that need no libtorch.
+//!
+//! This crate must never depend on libtorch (`tch`, `torch-sys`), directly or through another
+//! crate: linking libtorch costs about 220 ms at every start of a process, and the `pipeline`
+//! binary, which plans, validates and reruns cached pipelines, links this crate and not the
+//! machine-learning code. The kinds that run on libtorch (`functions`, `images`, `train`,
+//! `predict`) are declared here and run by the `pipeline-worker` binary of the
+//! `pipeline-stages` crate; the kinds that do not (`line_plot`) are declared and run here.
+//!
+//! What the declarations need and what the runners share without libtorch lives here too:
+//! model descriptions and their resolution into layer shapes ([`model`]), and optimizer
+//! hyper-parameters ([`optim`]).
+
+pub mod functions;
+pub mod images;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod predict;
+pub mod train;
+
+#[cfg(test)]
+mod yaml_tests;
+
+use pipeline_engine::stage::{Registry, Runners, typed};
+
+/// Registers the declaration of every stage kind, including those that run on libtorch.
+pub fn register(registry: &mut Registry) {
+    registry
+        .register(typed(functions::Functions))
+        .register(typed(images::Images))
+        .register(typed(train::Train))
+        .register(typed(predict::Predict))
+        .register(typed(plot::LinePlot));
+}
+
+/// Registers the runners of the kinds that need no libtorch (`line_plot`).
+pub fn register_runners(runners: &mut Runners) {
+    runners.add::<plot::LinePlot>(plot::line::run);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_declared_and_only_tch_free_kinds_run_here() {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        let names: Vec<&str> = registry.names().collect();
+        assert_eq!(
+            names,
+            ["functions", "images", "line_plot", "predict", "train"]
+        );
+        let mut runners = Runners::new();
+        register_runners(&mut runners);
+        let runnable: Vec<&str> = names.into_iter().filter(|n| runners.has(n)).collect();
+        assert_eq!(runnable, ["line_plot"]);
+        let in_process = registry.kinds().filter(|k| k.in_process());
+        assert_eq!(
+            in_process.map(|k| k.name()).collect::<Vec<_>>(),
+            ["line_plot"]
+        );
+    }
+}

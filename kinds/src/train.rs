@@ -1,0 +1,112 @@
+//! The `train` kind: fits a model to a data set and records how training went.
+//!
+//! ```yaml
+//! train_deep:
+//!   kind: train
+//!   inputs: {data: sinc}
+//!   params:
+//!     model: {mlp: {hidden: [5, 10, 10, 10, 10, 10, 5]}}
+//!     optimizer: {adam: {lr: 0.001}}
+//!     batch_size: 128
+//!     epochs: 200
+//!     eval_every: 5
+//!     checkpoint_every: 50
+//! ```
+//!
+//! Outputs: `metrics.parquet` (one row per evaluated epoch and split: `epoch`, `step`,
+//! `split`, `loss`, `accuracy`, then the run's settings as constant columns `batch_size`, `lr`,
+//! `optimizer`, `epochs`, `parameters`, `seed`), `model.safetensors` and `model.json` (the final
+//! model), and `checkpoints/epoch-NNNN.safetensors` when `checkpoint_every` is above 0 (epoch 0
+//! is the initial weights).
+//!
+//! This is the declaration; the training itself runs in the `pipeline-stages` crate.
+
+use pipeline_engine::stage::{InputSlot, ParamIssue, TypedStage};
+use serde::{Deserialize, Serialize};
+
+use crate::model::spec::ModelSpec;
+use crate::optim::OptimizerSpec;
+
+/// The `train` stage kind.
+pub struct Train;
+
+/// Parameters of `train`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    /// The model (`{mlp: {...}}` or `{layers: [...]}`).
+    pub model: ModelSpec,
+    /// The optimizer (default `{adam: {lr: 0.001}}`).
+    #[serde(default)]
+    pub optimizer: OptimizerSpec,
+    /// `auto` (from the data set's task), `mse` or `cross_entropy`.
+    #[serde(default)]
+    pub loss: LossSpec,
+    /// Examples per training step.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Evaluate both splits every this many epochs (also before training and at the end).
+    #[serde(default = "one")]
+    pub eval_every: usize,
+    /// Examples per evaluation batch (affects speed and memory only).
+    #[serde(default = "default_eval_batch_size")]
+    pub eval_batch_size: usize,
+    /// Save weights every this many epochs into `checkpoints/`; 0 = never.
+    #[serde(default)]
+    pub checkpoint_every: usize,
+}
+
+/// The training loss as written in a pipeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossSpec {
+    /// MSE for regression data sets, cross-entropy for classification ones.
+    #[default]
+    Auto,
+    /// Mean squared error.
+    Mse,
+    /// Softmax cross-entropy on logits.
+    CrossEntropy,
+}
+
+fn default_batch_size() -> usize {
+    64
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_eval_batch_size() -> usize {
+    1000
+}
+
+impl TypedStage for Train {
+    type Params = TrainParams;
+    const NAME: &'static str = "train";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "trains a model on a data set; writes metrics and checkpoints";
+
+    fn inputs(&self) -> &'static [InputSlot] {
+        const SLOTS: &[InputSlot] = &[InputSlot::one("data", "a data set (functions, images)")];
+        SLOTS
+    }
+
+    fn check(&self, p: &TrainParams) -> Result<(), ParamIssue> {
+        p.model.check("model")?;
+        p.optimizer.check("optimizer")?;
+        for (key, value) in [
+            ("batch_size", p.batch_size),
+            ("epochs", p.epochs),
+            ("eval_every", p.eval_every),
+            ("eval_batch_size", p.eval_batch_size),
+        ] {
+            if value == 0 {
+                return Err(ParamIssue::at(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}

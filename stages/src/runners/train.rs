@@ -1,0 +1,101 @@
+//! Runs the `train` kind (declared in `pipeline_kinds::train`): fits the model to the data
+//! set and writes `metrics.parquet`, the final model and the scheduled checkpoints.
+
+use pipeline_engine::stage::{StageContext, StageError, TypedStage};
+use pipeline_kinds::model::plan::plan;
+use pipeline_kinds::train::{Train, TrainParams};
+use pipeline_reports::table::{ColumnData, Table};
+
+use crate::data::dataset::Dataset;
+use crate::device::{init_torch, torch_device};
+use crate::model::checkpoint::{ModelInfo, save_model};
+use crate::model::network::Weights;
+use crate::rng::SplitMix64;
+use crate::table::write_table;
+use crate::train::data::prepare;
+use crate::train::fit::{EvalRow, Fit, Schedule};
+use crate::train::loss::Loss;
+use crate::train::optim::Optimizer;
+
+/// The metrics table of a training run.
+pub(crate) const METRICS_FILE: &str = "metrics.parquet";
+/// Mixed into the seed for the data-order generator, so that it is not the same stream as
+/// libtorch's generator would be for the same seed.
+const DATA_ORDER_STREAM: u64 = 0x6461_7461_6f72_6465;
+
+/// Trains the model of `p` on the stage's `data` input and writes its outputs.
+pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+    init_torch(ctx.threads, ctx.seed);
+    let device = torch_device(ctx.device)?;
+    let data = Dataset::load(&ctx.inputs.one("data")?.dir)?;
+    let loss = Loss::resolve(p.loss, data.info.task)?;
+    let plan = plan(&p.model, &data.info.input_shape, data.info.outputs())?;
+    let info = ModelInfo::new(&p.model, &plan, &data.info);
+    let (train, test) = prepare(&data, device)?;
+    drop(data);
+    let weights = Weights::init(&plan, device)?;
+    tracing::debug!(parameters = info.parameters, "model initialised");
+    let fit = Fit {
+        ctx,
+        plan: &plan,
+        weights: &weights,
+        optimizer: Optimizer::new(&p.optimizer, &[weights.flat.shallow_clone()])?,
+        loss,
+        train: &train,
+        test: &test,
+        schedule: schedule(&p),
+        order: SplitMix64::new(ctx.seed ^ DATA_ORDER_STREAM),
+        checkpoint_dir: ctx.out_dir.join("checkpoints"),
+    };
+    let rows = fit.run()?;
+    let table = metrics_table(&rows, &p, info.parameters, ctx.seed);
+    write_table(&ctx.out_dir.join(METRICS_FILE), &table, Train::NAME, &p)?;
+    save_model(ctx.out_dir, &info, &plan, &weights)
+}
+
+fn schedule(p: &TrainParams) -> Schedule {
+    Schedule {
+        batch_size: p.batch_size,
+        epochs: p.epochs,
+        eval_every: p.eval_every,
+        eval_batch_size: p.eval_batch_size,
+        checkpoint_every: p.checkpoint_every,
+    }
+}
+
+/// The long-format metrics: one row per evaluation, the run's settings as constant columns.
+fn metrics_table(rows: &[EvalRow], p: &TrainParams, parameters: usize, seed: u64) -> Table {
+    let mut table = Table::new();
+    table
+        .push(
+            "epoch",
+            ColumnData::I64(rows.iter().map(|r| r.epoch as i64).collect()),
+        )
+        .push(
+            "step",
+            ColumnData::I64(rows.iter().map(|r| r.step as i64).collect()),
+        )
+        .push(
+            "split",
+            ColumnData::Str(rows.iter().map(|r| r.split.to_owned()).collect()),
+        )
+        .push(
+            "loss",
+            ColumnData::F64(rows.iter().map(|r| Some(r.score.loss)).collect()),
+        )
+        .push(
+            "accuracy",
+            ColumnData::F64(rows.iter().map(|r| r.score.accuracy).collect()),
+        );
+    table
+        .push_constant_i64("batch_size", p.batch_size as i64)
+        .push_constant_f64("lr", p.optimizer.lr())
+        .push_constant_str("optimizer", p.optimizer.name())
+        .push_constant_i64("epochs", p.epochs as i64)
+        .push_constant_i64("parameters", parameters as i64)
+        .push_constant_i64("seed", i64::from_ne_bytes(seed.to_ne_bytes()));
+    table
+}
+
+#[cfg(test)]
+mod tests;
