@@ -21,7 +21,9 @@
 //! Outputs: `<file>.png` and `<file>.svg`. The kind needs no libtorch: it is declared and run
 //! from this crate, inside the engine's process.
 
-use pipeline_engine::stage::{InputSlot, ParamIssue, StageContext, StageError, TypedStage};
+use pipeline_engine::stage::{
+    InputSlot, ParamIssue, StageContext, StageError, TypedStage, short_labels,
+};
 use pipeline_reports::{Axis, Chart, Mark, Series, render_chart};
 use serde::{Deserialize, Serialize};
 
@@ -142,25 +144,36 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
     let mut chart = Chart::new(&p.title, left, axis(&p.y_label, p.log_y));
     let mut right = Vec::new();
     let runs = ctx.inputs.many("runs");
-    for (i, up) in runs.iter().enumerate() {
+    let labels = short_labels(runs);
+    // With a reference curve first, the runs take the palette slots after it.
+    let first_slot = usize::from(p.reference.is_some());
+    for (i, (up, run_label)) in runs.iter().zip(&labels).enumerate() {
         let table = read_table(up, &p.table)?;
         if i == 0
             && let Some(reference) = &p.reference
         {
             let pts = points(&table, &p.x, reference).map_err(|e| table_error(up, &e))?;
             chart.series.push(
-                Series::line(&format!("{reference} (reference)"), pts).with_mark(Mark::Dashed),
+                Series::line(&format!("{reference} (reference)"), pts)
+                    .with_mark(Mark::Dashed)
+                    .with_color(REFERENCE_SLOT),
             );
         }
-        for (label, part) in parts(&p, &table, &up.label()).map_err(|e| table_error(up, &e))? {
+        let slot = first_slot + i;
+        let parts = parts(&p, &table, run_label).map_err(|e| table_error(up, &e))?;
+        for (k, (label, part)) in parts.into_iter().enumerate() {
             let pts = points(&part, &p.x, &p.y).map_err(|e| table_error(up, &e))?;
+            // One colour per run; the second and later parts (the test split) are dashed.
+            let mark = if k > 0 { Mark::Dashed } else { mark(p.mark) };
             chart
                 .series
-                .push(Series::line(&label, pts).with_mark(mark(p.mark, false)));
+                .push(Series::line(&label, pts).with_mark(mark).with_color(slot));
             if let Some(y2) = &p.y2 {
                 let pts = points(&part, &p.x, y2).map_err(|e| table_error(up, &e))?;
                 right.push(
-                    Series::line(&format!("{label} {y2}"), pts).with_mark(mark(p.mark, true)),
+                    Series::line(&format!("{label} {y2}"), pts)
+                        .with_mark(mark_secondary(p.mark))
+                        .with_color(slot),
                 );
             }
         }
@@ -181,14 +194,24 @@ fn axis(label: &str, log: bool) -> Axis {
     }
 }
 
-fn mark(choice: MarkChoice, secondary: bool) -> Mark {
-    match (choice, secondary) {
-        (MarkChoice::Points, _) => Mark::Points,
-        (MarkChoice::LineAndPoints, false) => Mark::LineAndPoints,
-        (_, true) => Mark::Dashed,
-        (MarkChoice::Line, false) => Mark::Line,
+fn mark(choice: MarkChoice) -> Mark {
+    match choice {
+        MarkChoice::Points => Mark::Points,
+        MarkChoice::LineAndPoints => Mark::LineAndPoints,
+        MarkChoice::Line => Mark::Line,
     }
 }
+
+/// Series on the right-hand axis are dashed lines, or points in a scatter plot.
+fn mark_secondary(choice: MarkChoice) -> Mark {
+    match choice {
+        MarkChoice::Points => Mark::Points,
+        MarkChoice::Line | MarkChoice::LineAndPoints => Mark::Dashed,
+    }
+}
+
+/// The palette slot of a reference curve (the ground truth): the grey one.
+const REFERENCE_SLOT: usize = 7;
 
 /// The parts of a table that become series, with their labels.
 fn parts(

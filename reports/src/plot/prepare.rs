@@ -275,7 +275,14 @@ fn finish_series(
             } else {
                 spec.label.clone()
             };
-            place(label, spec.mark, style, secondary, clean, bounds)
+            place(
+                label,
+                spec.mark,
+                spec.color.unwrap_or(style),
+                secondary,
+                clean,
+                bounds,
+            )
         })
         .collect()
 }

@@ -70,6 +70,10 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// How the points are drawn.
     pub mark: Mark,
+    /// The palette slot to colour it with; series that share a slot share a colour (a run's
+    /// train and test curves, say). `None`: the series' position in the chart.
+    #[serde(default)]
+    pub color: Option<usize>,
 }
 
 impl Series {
@@ -79,6 +83,7 @@ impl Series {
             label: label.to_owned(),
             points,
             mark: Mark::Line,
+            color: None,
         }
     }
 
@@ -88,12 +93,19 @@ impl Series {
             label: label.to_owned(),
             points,
             mark: Mark::Points,
+            color: None,
         }
     }
 
     /// The same series with another mark.
     pub fn with_mark(mut self, mark: Mark) -> Self {
         self.mark = mark;
+        self
+    }
+
+    /// The same series coloured from palette slot `slot`.
+    pub fn with_color(mut self, slot: usize) -> Self {
+        self.color = Some(slot);
         self
     }
 }
