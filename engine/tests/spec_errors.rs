@@ -322,3 +322,13 @@ fn an_unquoted_reference_in_a_flow_mapping_gets_a_hint() {
     );
     assert!(msg.contains("quote"), "{msg}");
 }
+
+#[test]
+fn overrides_may_add_keys_a_file_can_leave_out() {
+    let p = parse(GOOD, &["seed=7", "stages.b.seed=3", "b.threads=2"]).unwrap();
+    assert_eq!(p.stages[0].seed, 7);
+    assert_eq!(p.stages[1].seed, 3);
+    assert_eq!(p.stages[1].threads, Some(2));
+    let msg = parse_err(GOOD, &["b.kinds=write"]);
+    assert!(msg.contains("does not exist") && msg.contains("did you mean `kind`?"), "{msg}");
+}

@@ -14,6 +14,10 @@ use super::yaml::{self, Node, Scalar, Source, Span, Value};
 use crate::suggest::nearest;
 
 const TOP_LEVEL: &[&str] = &["name", "description", "seed", "vars", "stages"];
+/// Top-level keys an override may add.
+const OPTIONAL_TOP_LEVEL: &[&str] = &["name", "description", "seed"];
+/// Stage keys an override may add.
+const OPTIONAL_STAGE_KEYS: &[&str] = &["params", "seed", "device", "threads", "description"];
 
 /// Applies each `key=value` override in order.
 pub fn apply(root: &mut Node, overrides: &[String]) -> Result<(), SpecError> {
@@ -150,6 +154,10 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
         let here = path[..depth].join(".");
         let inside_params =
             path.len() >= 4 && path[0] == "stages" && path[2] == "params" && depth >= 3;
+        // Keys the file may leave out: they can be set although absent.
+        let optional_key = (depth == 0 && OPTIONAL_TOP_LEVEL.contains(&seg.as_str()))
+            || (depth == 2 && path[0] == "stages" && OPTIONAL_STAGE_KEYS.contains(&seg.as_str()));
+        let may_add = inside_params || optional_key;
         let exists = match &node.value {
             Value::Map(entries) => entries.iter().any(|(k, _)| k.as_str() == Some(seg)),
             Value::Seq(items) => seg.parse::<usize>().is_ok_and(|i| i < items.len()),
@@ -157,8 +165,8 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
         };
         if !exists {
             let is_map = matches!(node.value, Value::Map(_))
-                || (inside_params && matches!(node.value, Value::Null));
-            if last && inside_params && is_map {
+                || (may_add && matches!(node.value, Value::Null));
+            if last && may_add && is_map {
                 if matches!(node.value, Value::Null) {
                     node.value = Value::Map(Vec::new());
                 }
