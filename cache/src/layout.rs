@@ -75,6 +75,17 @@ impl Layout {
         self.root.join("resume").join(key.0.to_hex())
     }
 
+    /// The lock every run holds shared and garbage collection holds exclusively.
+    pub fn run_lock(&self) -> PathBuf {
+        self.locks().join("runs.lock")
+    }
+
+    /// The folder where workspaces using this store register themselves (their state files
+    /// are the roots of garbage collection).
+    pub fn workspaces(&self) -> PathBuf {
+        self.root.join("workspaces")
+    }
+
     /// Where damaged objects are moved.
     pub fn quarantine(&self) -> PathBuf {
         self.root.join("quarantine")

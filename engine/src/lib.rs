@@ -18,6 +18,7 @@ pub mod diff;
 pub mod error;
 pub mod events;
 pub mod filehash;
+pub mod gc;
 pub mod job;
 pub mod key;
 pub mod outputs;

@@ -105,6 +105,12 @@ pub fn run(
 ) -> Result<RunSummary, EngineError> {
     let started = Instant::now();
     let started_unix = record::now_unix();
+    let _run_lock = hold_run_lock(workspace)?;
+    match pipeline_cache::gc::clean_staging(workspace.store()) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(folders = n, "removed staging folders of runs that were killed"),
+        Err(e) => tracing::warn!(error = %e, "could not clean up staging folders"),
+    }
     let selected = select(pipeline, &opts.targets).map_err(EngineError::Selection)?;
     let mut forced = BTreeSet::new();
     for name in &opts.force {
@@ -237,6 +243,23 @@ pub fn run(
         tracing::warn!(error = %e, "could not write the run record");
     }
     Ok(summary)
+}
+
+/// Holds the store's run lock shared for the whole run, so that garbage collection (which takes
+/// it exclusively) never removes what this run uses or is about to commit.
+fn hold_run_lock(workspace: &Workspace) -> Result<std::fs::File, EngineError> {
+    let path = workspace.store().layout().run_lock();
+    let io = |source| EngineError::Environment { action: format!("take the run lock {}", path.display()), source };
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!("garbage collection is running on this store; waiting for it to finish");
+            file.lock_shared().map_err(io)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    Ok(file)
 }
 
 impl Scheduler<'_> {

@@ -399,6 +399,8 @@ pub trait TypedStage: Send + Sync + 'static {
     const VERSION: u32;
     /// One line for `pipeline kinds` and error messages.
     const SUMMARY: &'static str;
+    /// A YAML example of a stage of this kind, for `pipeline kinds NAME` (parsed by tests).
+    const EXAMPLE: &'static str = "";
 
     /// The input slots.
     fn inputs(&self) -> &'static [InputSlot] {
@@ -435,6 +437,8 @@ pub trait StageKind: Send + Sync {
     fn version(&self) -> u32;
     /// One line describing the kind.
     fn summary(&self) -> &'static str;
+    /// A YAML example of a stage of this kind (may be empty).
+    fn example(&self) -> &'static str;
     /// The input slots.
     fn inputs(&self) -> &'static [InputSlot];
     /// Deserializes parameters from JSON (no positions), fills defaults, runs the checks, and
@@ -478,6 +482,9 @@ impl<T: TypedStage> StageKind for Typed<T> {
     }
     fn summary(&self) -> &'static str {
         T::SUMMARY
+    }
+    fn example(&self) -> &'static str {
+        T::EXAMPLE
     }
     fn inputs(&self) -> &'static [InputSlot] {
         self.0.inputs()

@@ -25,7 +25,41 @@ impl Workspace {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         let store_dir = store.map_or_else(|| root.join(META_DIR).join("store"), Path::to_path_buf);
         let store = Store::open(store_dir)?;
-        Ok(Self { root, store })
+        let workspace = Self { root, store };
+        workspace.register();
+        Ok(workspace)
+    }
+
+    /// Records this workspace in the store, so that garbage collection of a store shared by
+    /// several workspaces keeps what each of them uses (best effort: a store on a read-only
+    /// disk still serves cached results).
+    fn register(&self) {
+        let dir = self.store.layout().workspaces();
+        let id = pipeline_cache::Digest::of(self.root.as_os_str().as_encoded_bytes()).short(16);
+        let file = dir.join(format!("{id}.json"));
+        if file.exists() {
+            return;
+        }
+        let record = serde_json::json!({ "path": self.root });
+        let _ = crate::atomic::write(&file, record.to_string().as_bytes());
+    }
+
+    /// Every workspace registered in a store (including ones whose folder is gone).
+    pub fn registered(store: &Store) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(store.layout().workspaces()) else { return Vec::new() };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v.get("path").and_then(|p| p.as_str()).map(PathBuf::from))
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    /// The folder of state files (one per pipeline).
+    pub fn state_dir(&self) -> PathBuf {
+        self.meta().join("state")
     }
 
     /// The nearest folder at or above `start` that has a `.pipeline` folder, else `start`.
