@@ -36,6 +36,16 @@ pub struct FunctionsParams {
     /// The right end of the interval.
     #[serde(default = "default_x_max")]
     pub x_max: f64,
+    /// Whether the trainer standardizes x (subtracts the training points' mean, divides by
+    /// their standard deviation). Inputs in [0.0001, 1] all positive make deep, narrow ReLU
+    /// networks start with many units dead for every input; centred inputs train reliably.
+    /// The stored x and every table keep the original values.
+    #[serde(default = "yes")]
+    pub standardize: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Which function to sample.
@@ -111,8 +121,8 @@ mod tests {
         );
         assert!(kind.canonicalize(json!({"function": "cosine"})).is_err());
         let canonical = kind.canonicalize(json!({"function": "sinc"}));
-        let expected =
-            json!({"function": "sinc", "n": 10000, "n_test": null, "x_min": 0.0001, "x_max": 1.0});
+        let expected = json!({"function": "sinc", "n": 10000, "n_test": null, "x_min": 0.0001, "x_max": 1.0,
+                   "standardize": true});
         assert_eq!(canonical.ok(), Some(expected));
     }
 }

@@ -5,8 +5,9 @@
 //! This crate must never depend on libtorch (`tch`, `torch-sys`), directly or through another
 //! crate: linking libtorch costs about 220 ms at every start of a process, and the `pipeline`
 //! binary, which plans, validates and reruns cached pipelines, links this crate and not the
-//! machine-learning code. The kinds that run on libtorch (`functions`, `images`, `train`,
-//! `predict`) are declared here and run by the `pipeline-worker` binary of the
+//! machine-learning code. The kinds that run on libtorch (`functions`, `images`,
+//! `random_labels`, `train`, `predict`, and the analyses `interpolate`, `sensitivity` and
+//! `sharpness`) are declared here and run by the `pipeline-worker` binary of the
 //! `pipeline-stages` crate; the kinds that do not (`line_plot`) are declared and run here.
 //!
 //! What the declarations need and what the runners share without libtorch lives here too:
@@ -14,11 +15,16 @@
 //! hyper-parameters ([`optim`]).
 
 pub mod functions;
+pub mod gather;
 pub mod images;
+pub mod interpolate;
 pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod predict;
+pub mod random_labels;
+pub mod sensitivity;
+pub mod sharpness;
 pub mod train;
 
 #[cfg(test)]
@@ -31,14 +37,21 @@ pub fn register(registry: &mut Registry) {
     registry
         .register(typed(functions::Functions))
         .register(typed(images::Images))
+        .register(typed(random_labels::RandomLabels))
         .register(typed(train::Train))
         .register(typed(predict::Predict))
-        .register(typed(plot::LinePlot));
+        .register(typed(interpolate::Interpolate))
+        .register(typed(sensitivity::Sensitivity))
+        .register(typed(sharpness::Sharpness))
+        .register(typed(plot::LinePlot))
+        .register(typed(gather::Gather));
 }
 
-/// Registers the runners of the kinds that need no libtorch (`line_plot`).
+/// Registers the runners of the kinds that need no libtorch (`line_plot`, `gather`).
 pub fn register_runners(runners: &mut Runners) {
-    runners.add::<plot::LinePlot>(plot::line::run);
+    runners
+        .add::<plot::LinePlot>(plot::line::run)
+        .add::<gather::Gather>(gather::run);
 }
 
 #[cfg(test)]
@@ -50,18 +63,27 @@ mod tests {
         let mut registry = Registry::new();
         register(&mut registry);
         let names: Vec<&str> = registry.names().collect();
-        assert_eq!(
-            names,
-            ["functions", "images", "line_plot", "predict", "train"]
-        );
+        let expected = [
+            "functions",
+            "gather",
+            "images",
+            "interpolate",
+            "line_plot",
+            "predict",
+            "random_labels",
+            "sensitivity",
+            "sharpness",
+            "train",
+        ];
+        assert_eq!(names, expected);
         let mut runners = Runners::new();
         register_runners(&mut runners);
         let runnable: Vec<&str> = names.into_iter().filter(|n| runners.has(n)).collect();
-        assert_eq!(runnable, ["line_plot"]);
+        assert_eq!(runnable, ["gather", "line_plot"]);
         let in_process = registry.kinds().filter(|k| k.in_process());
         assert_eq!(
             in_process.map(|k| k.name()).collect::<Vec<_>>(),
-            ["line_plot"]
+            ["gather", "line_plot"]
         );
     }
 }

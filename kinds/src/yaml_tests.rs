@@ -9,8 +9,12 @@ use serde_json::{Value, json};
 
 use crate::functions::Functions;
 use crate::images::Images;
+use crate::interpolate::Interpolate;
 use crate::plot::LinePlot;
 use crate::predict::Predict;
+use crate::random_labels::RandomLabels;
+use crate::sensitivity::Sensitivity;
+use crate::sharpness::Sharpness;
 use crate::train::Train;
 
 fn canonical(kind: &dyn StageKind, yaml: &str) -> Result<Value, String> {
@@ -55,6 +59,48 @@ fn documented_examples_canonicalize() -> Result<(), String> {
     assert_eq!(p["table"], json!("metrics.parquet"));
     assert_eq!(p["mark"], json!("line"));
     Ok(())
+}
+
+#[test]
+fn documented_analysis_examples_canonicalize() -> Result<(), String> {
+    let r = canonical(typed(RandomLabels).as_ref(), "{fraction: 1.0}")?;
+    assert_eq!(r, json!({"fraction": 1.0}));
+    assert_eq!(canonical(typed(RandomLabels).as_ref(), "{}")?, r);
+    let i = canonical(
+        typed(Interpolate).as_ref(),
+        "{alpha_min: -1.0, alpha_max: 2.0, points: 31}",
+    )?;
+    assert_eq!(i["eval_batch_size"], json!(1000));
+    let s = canonical(
+        typed(Sensitivity).as_ref(),
+        "{eval_batch_size: 1000, train_limit: 10000}",
+    )?;
+    assert_eq!(s["train_limit"], json!(10000));
+    let s = canonical(typed(Sensitivity).as_ref(), "{}")?;
+    assert_eq!(s["train_limit"], Value::Null);
+    let yaml = "{epsilon: 0.0001, samples: 1000, ascent_steps: 20, eval_size: 1000}";
+    let h = canonical(typed(Sharpness).as_ref(), yaml)?;
+    assert_eq!(h["power_iterations"], json!(20));
+    assert_eq!(h["epsilon"], json!(0.0001));
+    Ok(())
+}
+
+#[test]
+fn analysis_mistakes_point_at_the_key() {
+    let cases = [
+        (typed(RandomLabels), "{fraction: 1.5}", "fraction"),
+        (typed(Interpolate), "{points: 1}", "points"),
+        (typed(Sensitivity), "{train_limit: 0}", "train_limit"),
+        (typed(Sharpness), "{epsilon: -1.0}", "epsilon"),
+        (typed(Sharpness), "{sample: 10}", "sample"),
+    ];
+    for (kind, yaml, key) in cases {
+        let err = canonical(kind.as_ref(), yaml);
+        assert!(
+            err.as_ref().is_err_and(|e| e.contains(key)),
+            "{yaml}: {err:?}"
+        );
+    }
 }
 
 #[test]

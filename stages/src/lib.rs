@@ -5,14 +5,17 @@
 //! Data stages (`functions`, `images`) turn synthetic functions or image files into one on-disk
 //! data set format (`data::dataset`); the `train` stage fits a model described in YAML
 //! (`pipeline_kinds::model::spec`) and writes metrics, checkpoints and the final weights;
-//! `predict` evaluates a trained model on a data set. Models are functional over an ordered
-//! list of parameter tensors rather than tied to tch's `VarStore`, because later analyses
-//! evaluate interpolated and perturbed weights, take gradients with respect to inputs and train
-//! many models stacked into one computation.
+//! `predict` evaluates a trained model on a data set; `random_labels` and the analyses
+//! `interpolate`, `sensitivity` and `sharpness` (`analysis`) serve the generalization
+//! experiments. Models are functional over an ordered list of parameter tensors rather than
+//! tied to tch's `VarStore`, because the analyses evaluate interpolated and perturbed weights
+//! and take gradients with respect to inputs, and later work trains many models stacked into
+//! one computation.
 //!
 //! Every runner is registered with [`register_runners`]; the `pipeline-worker` binary of this
 //! crate calls it once and runs one stage job per process.
 
+pub(crate) mod analysis;
 pub(crate) mod data;
 pub(crate) mod device;
 pub(crate) mod error;
@@ -30,7 +33,11 @@ pub(crate) mod testing;
 use pipeline_engine::stage::Runners;
 use pipeline_kinds::functions::Functions;
 use pipeline_kinds::images::Images;
+use pipeline_kinds::interpolate::Interpolate;
 use pipeline_kinds::predict::Predict;
+use pipeline_kinds::random_labels::RandomLabels;
+use pipeline_kinds::sensitivity::Sensitivity;
+use pipeline_kinds::sharpness::Sharpness;
 use pipeline_kinds::train::Train;
 
 /// Registers the runner of every stage kind: those of this crate, which need libtorch, and
@@ -39,8 +46,12 @@ pub fn register_runners(runners: &mut Runners) {
     runners
         .add::<Functions>(crate::runners::functions::run)
         .add::<Images>(crate::runners::images::run)
+        .add::<RandomLabels>(crate::runners::random_labels::run)
         .add::<Train>(crate::runners::train::run)
-        .add::<Predict>(crate::runners::predict::run);
+        .add::<Predict>(crate::runners::predict::run)
+        .add::<Interpolate>(crate::runners::interpolate::run)
+        .add::<Sensitivity>(crate::runners::sensitivity::run)
+        .add::<Sharpness>(crate::runners::sharpness::run);
     pipeline_kinds::register_runners(runners);
 }
 
@@ -58,6 +69,12 @@ mod tests {
         register_runners(&mut runners);
         let missing: Vec<&str> = registry.names().filter(|n| !runners.has(n)).collect();
         assert!(missing.is_empty(), "no runner for {missing:?}");
-        assert_eq!(registry.names().count(), 5);
+        let analyses = ["random_labels", "interpolate", "sensitivity", "sharpness"];
+        for kind in ["functions", "images", "train", "predict"]
+            .iter()
+            .chain(&analyses)
+        {
+            assert!(registry.get(kind).is_some(), "`{kind}` is not declared");
+        }
     }
 }

@@ -155,3 +155,39 @@ pub(crate) fn subdir(parent: &Path, name: &str) -> PathBuf {
     );
     dir
 }
+
+/// A data set cut from the real MNIST test set by the `images` stage, written into
+/// `root/name`: images `train[0]..train[1]` for training and `test[0]..test[1]` for testing.
+pub(crate) fn mnist_subset(
+    root: &Path,
+    name: &str,
+    train: [usize; 2],
+    test: [usize; 2],
+) -> Result<PathBuf, pipeline_engine::stage::StageError> {
+    let out = subdir(root, name);
+    let source = serde_json::json!({"idx_split": {
+        "images": mnist_images(), "labels": mnist_labels(), "train": train, "test": test}});
+    let params = serde_json::json!({"source": source});
+    run_stage("images", params, &[], &out, 0, &Events::default())?;
+    Ok(out)
+}
+
+/// Runs a `train` stage with `params` on the data set `data`, into `root/name`.
+pub(crate) fn train_model(
+    root: &Path,
+    name: &str,
+    data: &Path,
+    params: serde_json::Value,
+    seed: u64,
+) -> Result<PathBuf, pipeline_engine::stage::StageError> {
+    let out = subdir(root, name);
+    run_stage(
+        "train",
+        params,
+        &[("data", data)],
+        &out,
+        seed,
+        &Events::default(),
+    )?;
+    Ok(out)
+}

@@ -145,8 +145,6 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
     let mut right = Vec::new();
     let runs = ctx.inputs.many("runs");
     let labels = short_labels(runs);
-    // With a reference curve first, the runs take the palette slots after it.
-    let first_slot = usize::from(p.reference.is_some());
     for (i, (up, run_label)) in runs.iter().zip(&labels).enumerate() {
         let table = read_table(up, &p.table)?;
         if i == 0
@@ -159,7 +157,9 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
                     .with_color(REFERENCE_SLOT),
             );
         }
-        let slot = first_slot + i;
+        // Slot i for run i in every figure, so a run keeps its colour across figures; the
+        // reference is grey.
+        let slot = if i >= REFERENCE_SLOT { i + 1 } else { i };
         let parts = parts(&p, &table, run_label).map_err(|e| table_error(up, &e))?;
         for (k, (label, part)) in parts.into_iter().enumerate() {
             let pts = points(&part, &p.x, &p.y).map_err(|e| table_error(up, &e))?;

@@ -21,15 +21,19 @@ pub(crate) fn table_error(up: &UpstreamOutput, e: &TableError) -> StageError {
     StageError::input(format!("cannot use the table of input stage {}", up.stage)).caused_by(e)
 }
 
-/// The `(x, y)` points of two columns, skipping rows where either is missing.
+/// The `(x, y)` points of two columns in increasing x (rows in table order where x ties),
+/// skipping rows where either is missing: a line then joins neighbours along x whatever order
+/// a sweep's rows came in.
 pub(crate) fn points(table: &Table, x: &str, y: &str) -> Result<Vec<(f64, f64)>, TableError> {
     let xs = table.f64s(x)?;
     let ys = table.f64s(y)?;
-    Ok(xs
+    let mut pts: Vec<(f64, f64)> = xs
         .into_iter()
         .zip(ys)
         .filter_map(|(a, b)| Some((a?, b?)))
-        .collect())
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(pts)
 }
 
 /// The distinct values of a column, in order of first appearance.

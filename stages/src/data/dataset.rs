@@ -96,6 +96,23 @@ pub(crate) struct DatasetInfo {
     pub(crate) normalization: Normalization,
     /// Where the data came from, for people reading the folder.
     pub(crate) source: String,
+    /// Random training labels put in by `random_labels`; absent for true labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) label_noise: Option<LabelNoise>,
+}
+
+/// How many training labels `random_labels` replaced with random classes, and how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LabelNoise {
+    /// The fraction of training examples whose label was replaced.
+    pub(crate) fraction: f64,
+    /// The seed the examples and their new labels were drawn from.
+    pub(crate) seed: u64,
+    /// Labels replaced: `round(fraction × train_size)`.
+    pub(crate) replaced: usize,
+    /// Replaced labels that differ from the true one (a uniform draw keeps it by chance).
+    pub(crate) changed: usize,
 }
 
 impl DatasetInfo {

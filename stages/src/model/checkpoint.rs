@@ -87,6 +87,28 @@ impl ModelInfo {
         }
     }
 
+    /// Checks that the model fits the data set `data`: the same input shape, number of
+    /// outputs and task. A misfit is an input error naming both.
+    pub(crate) fn check_data(&self, data: &DatasetInfo) -> Result<(), StageError> {
+        if data.input_shape == self.input_shape
+            && data.outputs() == self.outputs
+            && data.task == self.task
+        {
+            return Ok(());
+        }
+        Err(StageError::input(format!(
+            "the model was trained on inputs {:?} with {} outputs ({:?}), but the data set `{}` \
+             has inputs {:?} with {} outputs ({:?})",
+            self.input_shape,
+            self.outputs,
+            self.task,
+            data.name,
+            data.input_shape,
+            data.outputs(),
+            data.task
+        )))
+    }
+
     /// Resolves the description again, checking it against the recorded tensors.
     pub(crate) fn plan(&self, path: &Path) -> Result<Plan, StageError> {
         let plan = plan(&self.spec, &self.input_shape, self.outputs)?;
@@ -186,6 +208,7 @@ mod tests {
             test_size: 1,
             normalization: Normalization::identity(1),
             source: String::new(),
+            label_noise: None,
         }
     }
 

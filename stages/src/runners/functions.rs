@@ -22,8 +22,13 @@ pub(crate) fn run(p: FunctionsParams, ctx: &StageContext<'_>) -> Result<(), Stag
         input_dtype: InputDtype::F32,
         train_size: p.n,
         test_size: n_test,
-        normalization: Normalization::identity(1),
+        normalization: if p.standardize {
+            standardization(&train_x)
+        } else {
+            Normalization::identity(1)
+        },
         source: source(&p, n_test),
+        label_noise: None,
     };
     let train = Points {
         x: &train_x,
@@ -34,6 +39,23 @@ pub(crate) fn run(p: FunctionsParams, ctx: &StageContext<'_>) -> Result<(), Stag
         y: &test_y,
     };
     Dataset::from_points(info, 1, train, test)?.write(ctx.out_dir)
+}
+
+/// The mean and standard deviation of the training inputs, computed in f64.
+fn standardization(x: &[f32]) -> Normalization {
+    let n = x.len().max(1) as f64;
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = x
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+    Normalization {
+        divide: 1.0,
+        mean: vec![mean],
+        std: vec![std],
+    }
 }
 
 fn source(p: &FunctionsParams, n_test: usize) -> String {

@@ -110,6 +110,7 @@ fn describe(p: &ImagesParams, train: &ImageSet, test: &ImageSet, classes: usize)
         test_size: test.len(),
         normalization,
         source,
+        label_noise: None,
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) fn run(p: PredictParams, ctx: &StageContext<'_>) -> Result<(), StageE
     let device = torch_device(ctx.device)?;
     let (info, plan, weights) = load_model(&ctx.inputs.one("model")?.dir, device)?;
     let data = Dataset::load(&ctx.inputs.one("data")?.dir)?;
-    check_fit(&info, &data)?;
+    info.check_data(&data.info)?;
     let (x, y) = match p.split {
         SplitName::Test => (&data.test_x, &data.test_y),
         SplitName::Train => (&data.train_x, &data.train_y),
@@ -40,24 +40,6 @@ pub(crate) fn run(p: PredictParams, ctx: &StageContext<'_>) -> Result<(), StageE
         Predict::NAME,
         &p,
     )
-}
-
-fn check_fit(info: &ModelInfo, data: &Dataset) -> Result<(), StageError> {
-    let d = &data.info;
-    if d.input_shape != info.input_shape || d.outputs() != info.outputs || d.task != info.task {
-        return Err(StageError::input(format!(
-            "the model was trained on inputs {:?} with {} outputs ({:?}), but the data set `{}` \
-             has inputs {:?} with {} outputs ({:?})",
-            info.input_shape,
-            info.outputs,
-            info.task,
-            d.name,
-            d.input_shape,
-            d.outputs(),
-            d.task
-        )));
-    }
-    Ok(())
 }
 
 fn regression_table(

@@ -2,8 +2,9 @@
 //! dropout, batch-norm running statistics), without gradients, in large batches.
 //!
 //! Sums are accumulated on the device and read back once per split, so evaluation costs one
-//! host synchronisation however many batches it takes. Losses are summed in `f64` so that the
-//! mean over tens of thousands of examples does not lose precision.
+//! host synchronisation however many batches it takes; [`sums`] leaves them there for callers
+//! that score many sets of weights and read everything back once. Losses are summed in `f64`
+//! so that the mean over tens of thousands of examples does not lose precision.
 
 use pipeline_engine::stage::StageError;
 use pipeline_kinds::model::plan::Plan;
@@ -31,50 +32,59 @@ pub(crate) fn evaluate(
     split: &Split,
     batch: i64,
 ) -> Result<Score, StageError> {
+    let sums = sums(plan, &weights.params, &weights.buffers, loss, split, batch)?;
+    let sums = Vec::<f64>::try_from(&sums).ctx("reading the evaluation sums")?;
+    Ok(Score::from_sums(&sums, loss, split.len))
+}
+
+impl Score {
+    /// The score from `[loss sum, correct answers]` over `len` examples, as [`sums`] gives.
+    pub(crate) fn from_sums(sums: &[f64], loss: Loss, len: i64) -> Self {
+        let total = len.max(1) as f64;
+        let at = |i: usize| sums.get(i).copied().unwrap_or(f64::NAN);
+        Self {
+            loss: at(0) / total,
+            accuracy: (loss == Loss::CrossEntropy).then(|| at(1) / total),
+        }
+    }
+}
+
+/// The summed loss and the number of correct answers (0 for regression) on `split`, as a
+/// `f64` tensor `[2]` left on the device, so that a caller scoring many weights reads them all
+/// back at once. The model is given as parameter and buffer tensors, in evaluation mode.
+pub(crate) fn sums(
+    plan: &Plan,
+    params: &[Tensor],
+    buffers: &[Tensor],
+    loss: Loss,
+    split: &Split,
+    batch: i64,
+) -> Result<Tensor, StageError> {
     let _guard = tch::no_grad_guard();
     let device = split.x.device();
-    let zeros = |kind| Tensor::f_zeros([], (kind, device)).ctx("allocating evaluation sums");
-    let (mut loss_sum, mut correct) = (zeros(Kind::Double)?, zeros(Kind::Int64)?);
+    let sums = Tensor::f_zeros([2], (Kind::Double, device)).ctx("allocating evaluation sums")?;
     let mut start = 0;
     while start < split.len {
         let n = batch.min(split.len - start);
-        let x = split
-            .x
-            .f_narrow(0, start, n)
-            .ctx("slicing an evaluation batch")?;
-        let y = split
-            .y
-            .f_narrow(0, start, n)
-            .ctx("slicing an evaluation batch")?;
-        let out = forward(plan, &weights.params, &weights.buffers, &x, false)?;
-        let batch_loss = loss.sum(&out, &y).and_then(|l| l.f_to_kind(Kind::Double));
-        loss_sum
-            .f_add_(&batch_loss.ctx("evaluation loss")?)
-            .ctx("summing losses")
-            .map(drop)?;
-        if loss == Loss::CrossEntropy {
-            let hits = out.f_argmax(1, false).and_then(|p| p.f_eq_tensor(&y));
-            let hits = hits
-                .and_then(|h| h.f_sum(Kind::Int64))
-                .ctx("counting correct answers")?;
-            correct
-                .f_add_(&hits)
-                .ctx("counting correct answers")
-                .map(drop)?;
-        }
+        let slice = |t: &Tensor| t.f_narrow(0, start, n).ctx("slicing an evaluation batch");
+        let (x, y) = (slice(&split.x)?, slice(&split.y)?);
+        let out = forward(plan, params, buffers, &x, false)?;
+        let batch_loss = loss.sum(&out, &y).ctx("evaluation loss")?;
+        let hits = match loss {
+            Loss::CrossEntropy => out.f_argmax(1, false).and_then(|p| p.f_eq_tensor(&y)),
+            Loss::Mse => out.f_zeros_like(),
+        };
+        let batch_sums = hits
+            .and_then(|h| h.f_sum(Kind::Double))
+            .and_then(|h| Tensor::f_stack(&[batch_loss.f_to_kind(Kind::Double)?, h], 0))
+            .ctx("counting correct answers")?;
+        let _ = sums
+            .shallow_clone()
+            .f_add_(&batch_sums)
+            .ctx("summing losses")?;
         start += n;
     }
-    let total = split.len.max(1) as f64;
-    let loss_sum = f64::try_from(&loss_sum).ctx("reading the evaluation loss")?;
-    let accuracy = if loss == Loss::CrossEntropy {
-        Some(i64::try_from(&correct).ctx("reading the accuracy")? as f64 / total)
-    } else {
-        None
-    };
-    Ok(Score {
-        loss: loss_sum / total,
-        accuracy,
-    })
+    Ok(sums)
 }
 
 /// The model's outputs for every row of `x`, computed in batches of `batch`, in evaluation

@@ -48,6 +48,18 @@ impl Loss {
         self.reduce(output, target, Reduction::Sum)
     }
 
+    /// The loss of every example, `[N]`: summed over a regression model's outputs, as
+    /// [`Loss::sum`] sums them.
+    pub(crate) fn each(self, output: &Tensor, target: &Tensor) -> Result<Tensor, tch::TchError> {
+        let per_value = self.reduce(output, target, Reduction::None)?;
+        match self {
+            Loss::Mse => per_value
+                .f_flatten(1, -1)?
+                .f_sum_dim_intlist(1, false, None),
+            Loss::CrossEntropy => Ok(per_value),
+        }
+    }
+
     fn reduce(
         self,
         output: &Tensor,

@@ -19,6 +19,7 @@ fn image_info(train_size: usize, test_size: usize) -> DatasetInfo {
             std: vec![0.25],
         },
         source: "test".to_owned(),
+        label_noise: None,
     }
 }
 

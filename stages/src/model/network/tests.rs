@@ -104,3 +104,40 @@ fn wrong_tensor_count_is_a_bug_not_a_panic() -> TestResult {
     assert!(forward(&p, &[], &[], &x, false).is_err());
     Ok(())
 }
+
+#[test]
+fn activations_in_place_match_the_plain_computation_to_second_order() -> TestResult {
+    let _lock = torch_lock();
+    let s = spec(
+        r#"{"layers": [{"conv": {"filters": 3, "kernel": 3}}, "relu", {"maxpool": 2}, "elu",
+            "flatten", {"dense": 6}, "tanh", "sigmoid", {"dense": 2}]}"#,
+    )?;
+    let p = plan(&s, &[1, 6, 6], 2)?;
+    let w = Weights::init(&p, Device::Cpu)?;
+    let x = Tensor::f_randn([4, 1, 6, 6], (Kind::Float, Device::Cpu))?;
+    let flat = w.flat.detach().set_requires_grad(true);
+    let v = views(&p, &flat)?;
+    let plain = x
+        .conv2d(&v[0], Some(&v[1]), [1, 1], [0, 0], [1, 1], 1)
+        .relu()
+        .max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+        .elu()
+        .flatten(1, -1)
+        .linear(&v[2], Some(&v[3]))
+        .tanh()
+        .sigmoid()
+        .linear(&v[4], Some(&v[5]));
+    let ours = forward(&p, &v, &w.buffers, &x, false)?;
+    assert!(ours.equal(&plain));
+    // Gradients and a Hessian-vector product agree as well.
+    let direction = flat.randn_like();
+    let hvp = |out: &Tensor| -> Result<(Tensor, Tensor), tch::TchError> {
+        let loss = out.square().sum(Kind::Float);
+        let g = Tensor::f_run_backward(&[&loss], &[&flat], true, true)?.remove(0);
+        let hv = Tensor::f_run_backward(&[&g.dot(&direction)], &[&flat], true, false)?.remove(0);
+        Ok((g, hv))
+    };
+    let ((g1, h1), (g2, h2)) = (hvp(&ours)?, hvp(&plain)?);
+    assert!(g1.allclose(&g2, 1e-6, 1e-7, false) && h1.allclose(&h2, 1e-5, 1e-6, false));
+    Ok(())
+}
