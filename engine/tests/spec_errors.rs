@@ -332,3 +332,14 @@ fn overrides_may_add_keys_a_file_can_leave_out() {
     let msg = parse_err(GOOD, &["b.kinds=write"]);
     assert!(msg.contains("does not exist") && msg.contains("did you mean `kind`?"), "{msg}");
 }
+
+#[test]
+fn references_reach_into_mappings_with_dots() {
+    let text = "vars:\n  cfg: {text: deep, times: 3}\nstages:\n  w:\n    kind: write\n    matrix:\n      s:\n        a: {t: x, r: 2}\n        b: {t: y, r: 5}\n    params: {text: '${matrix.s.t}-${cfg.text}', repeat: '${matrix.s.r}'}\n";
+    let p = parse(text, &[]).unwrap();
+    let b = &p.stages[p.index_of("w[s=b]").unwrap()];
+    assert_eq!(b.params["text"], "y-deep");
+    assert_eq!(b.params["repeat"], 5);
+    let msg = parse_err(&text.replace("matrix.s.r", "matrix.s.rr"), &[]);
+    assert!(msg.contains("has no `rr`") && msg.contains("did you mean `r`?"), "{msg}");
+}

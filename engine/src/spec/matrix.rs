@@ -212,8 +212,9 @@ impl Lookup for MatrixLookup<'_> {
                 path,
             ));
         }
+        let (axis, rest) = super::vars::split_reference(axis);
         match self.values.get(axis) {
-            Some(v) => Ok(Some(Node::new(v.value.value.clone(), at.span.clone()))),
+            Some(v) => super::vars::descend(&v.value, rest, name, at, path).map(Some),
             None => {
                 let axes: Vec<&str> = self.values.keys().copied().collect();
                 let near = nearest(axis, axes.iter().copied()).map(|a| format!("matrix.{a}"));

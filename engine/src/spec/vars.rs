@@ -269,16 +269,59 @@ impl Lookup for VarLookup<'_> {
         if name.starts_with("matrix.") {
             return Ok(None);
         }
-        match self.vars.get(name) {
-            Some(node) => Ok(Some(node.clone())),
+        let (head, rest) = split_reference(name);
+        match self.vars.get(head) {
+            Some(node) => descend(node, rest, name, at, path).map(Some),
             None => Err(undefined(
-                name,
+                head,
                 self.vars.keys().map(String::as_str),
                 at,
                 path,
             )),
         }
     }
+}
+
+/// A reference `a.b.c` as its first name and the rest (`b.c`, or empty).
+pub fn split_reference(name: &str) -> (&str, &str) {
+    name.split_once('.').unwrap_or((name, ""))
+}
+
+/// The part of `value` at a dotted `rest` (mapping keys, list indices); `value` itself when
+/// `rest` is empty. `reference` is the whole reference, for messages.
+pub fn descend(
+    value: &Node,
+    rest: &str,
+    reference: &str,
+    at: &Node,
+    path: &str,
+) -> Result<Node, SpecError> {
+    let mut node = value;
+    for seg in rest.split('.').filter(|s| !s.is_empty()) {
+        let next = match &node.value {
+            Value::Map(_) => node.get(seg),
+            Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        node = next.ok_or_else(|| {
+            let keys: Vec<&str> = node
+                .as_map()
+                .map(|e| e.iter().filter_map(|(k, _)| k.as_str()).collect())
+                .unwrap_or_default();
+            let err = SpecError::new(
+                format!("`${{{reference}}}`: {} has no `{seg}`", node.describe()),
+                Some(&at.span),
+                path,
+            );
+            if keys.is_empty() {
+                err
+            } else {
+                err.suggest(crate::suggest::nearest(seg, keys.iter().copied()))
+                    .note(format!("its keys: {}", keys.join(", ")))
+            }
+        })?;
+    }
+    Ok(Node::new(node.value.clone(), at.span.clone()))
 }
 
 #[cfg(test)]
