@@ -5,6 +5,7 @@
 #   scripts/setup.sh            CPU libtorch 2.13.0 + Debian packages + release build
 #   scripts/setup.sh --cuda     the CUDA build of the same libtorch (NVIDIA GPU machines)
 #   scripts/setup.sh --no-build everything but the release build (the test script uses this)
+#   scripts/setup.sh --test     also what only the tests need (a headless browser, Python venv)
 #
 # libtorch comes from the PyPI wheel of torch 2.13.0 (the PyTorch download site is not
 # reachable everywhere); the wheels are cached in ${PIPELINE_WHEEL_CACHE:-~/.cache/pipeline/wheels}
@@ -15,6 +16,9 @@ TORCH_VERSION=2.13.0
 CUDA_RUNTIME_SPEC='nvidia-cuda-runtime==13.0.96.*'
 CUPTI_SPEC='nvidia-cuda-cupti==13.0.85.*'
 APT_PACKAGES=(dataset-fashion-mnist fonts-dejavu-core python3 python3-pip g++ pkg-config)
+# Only for the tests: the report render test loads the HTML report in headless Chromium; the
+# interop test makes a Python virtual environment with DuckDB, pyarrow and polars.
+TEST_APT_PACKAGES=(chromium python3-venv)
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${PIPELINE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline/wheels}
@@ -26,8 +30,9 @@ for arg in "$@"; do
   case "$arg" in
     --cuda) variant=cuda ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "setup: unknown option '$arg' (expected --cuda, --no-build)" >&2; exit 2 ;;
+    --test) APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}") ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "setup: unknown option '$arg' (expected --cuda, --no-build, --test)" >&2; exit 2 ;;
   esac
 done
 
@@ -54,6 +59,8 @@ install_apt_packages() {
       python3-pip) python3 -m pip --version >/dev/null 2>&1 || wanted+=("$p") ;;
       g++) command -v g++ >/dev/null 2>&1 || wanted+=("$p") ;;
       pkg-config) command -v pkg-config >/dev/null 2>&1 || wanted+=("$p") ;;
+      # Debian's own python3 needs the package to make virtual environments; others have it.
+      python3-venv) [ "$(command -v python3)" != /usr/bin/python3 ] || wanted+=("$p") ;;
       *) wanted+=("$p") ;;
     esac
   done

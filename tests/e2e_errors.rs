@@ -2,6 +2,11 @@
 //! message; bad data files fail their stage with a message naming the file and offset, and
 //! leave nothing in the store.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
+
 mod support;
 
 use std::io::Write;
@@ -16,10 +21,30 @@ fn stderr(out: &std::process::Output) -> String {
 fn pipeline_file_mistakes_exit_2_with_a_location() {
     let ws = Workspace::new();
     let cases = [
-        ("stages:\n  a:\n    kind: functons\n", "unknown stage kind `functons`", "bad.yaml:3:11", "did you mean `functions`?"),
-        ("stages:\n  a:\n    kind: functions\n    params: {function: sinc, n: lots}\n", "expected a non-negative integer, found `lots`", "bad.yaml:4:33", "stages.a.params.n"),
-        ("stages:\n  a:\n    kind: functions\n    params: {functon: sinc}\n", "unknown key `functon`", "bad.yaml:4:14", "did you mean `function`?"),
-        ("stages:\n  a:\n    kind: train\n    inputs: {data: nowhere}\n    params: {model: {mlp: {hidden: [4]}}, epochs: 1}\n", "input `data` names no stage `nowhere`", "bad.yaml:4:20", ""),
+        (
+            "stages:\n  a:\n    kind: functons\n",
+            "unknown stage kind `functons`",
+            "bad.yaml:3:11",
+            "did you mean `functions`?",
+        ),
+        (
+            "stages:\n  a:\n    kind: functions\n    params: {function: sinc, n: lots}\n",
+            "expected a non-negative integer, found `lots`",
+            "bad.yaml:4:33",
+            "stages.a.params.n",
+        ),
+        (
+            "stages:\n  a:\n    kind: functions\n    params: {functon: sinc}\n",
+            "unknown key `functon`",
+            "bad.yaml:4:14",
+            "did you mean `function`?",
+        ),
+        (
+            "stages:\n  a:\n    kind: train\n    inputs: {data: nowhere}\n    params: {model: {mlp: {hidden: [4]}}, epochs: 1}\n",
+            "input `data` names no stage `nowhere`",
+            "bad.yaml:4:20",
+            "",
+        ),
     ];
     for (yaml, message, place, extra) in cases {
         let file = ws.write("bad.yaml", yaml);
@@ -30,10 +55,17 @@ fn pipeline_file_mistakes_exit_2_with_a_location() {
         assert!(err.contains(place), "{err}");
         assert!(err.contains(extra), "{err}");
     }
-    let file = ws.write("ok.yaml", "vars: {n: 10}\nstages:\n  a: {kind: functions, params: {function: sinc, n: '${n}'}}\n");
+    let file = ws.write(
+        "ok.yaml",
+        "vars: {n: 10}\nstages:\n  a: {kind: functions, params: {function: sinc, n: '${n}'}}\n",
+    );
     let out = ws.pipeline(&["validate", file.to_str().unwrap(), "--set", "m=3"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(stderr(&out).contains("names no variable, stage or top-level key `m`"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("names no variable, stage or top-level key `m`"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(ws.manifests(), 0);
 }
 
@@ -74,9 +106,25 @@ fn bad_data_files_fail_with_file_and_offset_and_store_nothing() {
     // (images, labels, what the message must name): a truncated image file and a wrong magic
     // number are located by byte offset; a count mismatch names both files and both counts.
     let cases: [(Vec<u8>, Vec<u8>, &[&str]); 3] = [
-        (idx_images(10, 4, 4, 100), idx_labels(10, 10), &["img.gz", "offset"]),
-        ({ let mut b = idx_images(10, 4, 4, 160); b[3] = 9; b }, idx_labels(10, 10), &["img.gz", "magic", "offset"]),
-        (idx_images(10, 4, 4, 160), idx_labels(12, 12), &["img.gz", "lab.gz", "10 images", "12 labels"]),
+        (
+            idx_images(10, 4, 4, 100),
+            idx_labels(10, 10),
+            &["img.gz", "offset"],
+        ),
+        (
+            {
+                let mut b = idx_images(10, 4, 4, 160);
+                b[3] = 9;
+                b
+            },
+            idx_labels(10, 10),
+            &["img.gz", "magic", "offset"],
+        ),
+        (
+            idx_images(10, 4, 4, 160),
+            idx_labels(12, 12),
+            &["img.gz", "lab.gz", "10 images", "12 labels"],
+        ),
     ];
     for (i, (images, labels, expected)) in cases.into_iter().enumerate() {
         std::fs::write(ws.path().join("img.gz"), gzip(&images)).unwrap();
@@ -84,9 +132,15 @@ fn bad_data_files_fail_with_file_and_offset_and_store_nothing() {
         let out = ws.pipeline(&["run", &f]);
         assert_eq!(out.status.code(), Some(1), "case {i}: {}", text(&out));
         let err = stderr(&out);
-        assert!(err.contains("FAILED") && err.contains("digits"), "case {i}: {err}");
+        assert!(
+            err.contains("FAILED") && err.contains("digits"),
+            "case {i}: {err}"
+        );
         for expect in expected {
-            assert!(err.contains(expect), "case {i}: `{expect}` missing in {err}");
+            assert!(
+                err.contains(expect),
+                "case {i}: `{expect}` missing in {err}"
+            );
         }
         assert_eq!(ws.manifests(), 0, "case {i}: nothing committed");
         assert!(!ws.path().join("outputs/data/digits").exists(), "case {i}");
@@ -105,6 +159,9 @@ fn a_missing_cifar_folder_names_the_files_and_how_to_get_them() {
     let out = ws.pipeline(&["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = stderr(&out);
-    assert!(err.contains("data_batch_1.bin") && err.contains("test_batch.bin"), "{err}");
+    assert!(
+        err.contains("data_batch_1.bin") && err.contains("test_batch.bin"),
+        "{err}"
+    );
     assert!(err.contains("cifar-10-binary.tar.gz"), "{err}");
 }

@@ -47,18 +47,37 @@ fn an_edit_reruns_exactly_what_it_touches() {
     let f = file.to_str().unwrap();
     let out = ws.pipeline(&["run", f]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(ws.stages_with("inc", "ran"), ["curves", "sign", "sinc", "train_a", "train_b"]);
+    assert_eq!(
+        ws.stages_with("inc", "ran"),
+        ["curves", "sign", "sinc", "train_a", "train_b"]
+    );
     for figure in ["plot.png", "plot.svg"] {
-        assert!(ws.path().join("outputs/inc/curves").join(figure).exists(), "{figure}");
+        assert!(
+            ws.path().join("outputs/inc/curves").join(figure).exists(),
+            "{figure}"
+        );
     }
 
     ws.write("inc.yaml", &pipeline("0.01"));
     let plan = ws.pipeline(&["plan", f]);
     assert!(plan.status.success(), "{}", text(&plan));
     let shown = String::from_utf8_lossy(&plan.stdout);
-    assert!(shown.contains("train_a.optimizer.adam.lr: 0.001 -> 0.01"), "{shown}");
-    assert!(shown.lines().any(|l| l.contains("cached") && l.contains("train_b")), "{shown}");
-    assert!(shown.lines().any(|l| l.contains("pending") && l.contains("curves")), "{shown}");
+    assert!(
+        shown.contains("train_a.optimizer.adam.lr: 0.001 -> 0.01"),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("cached") && l.contains("train_b")),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("pending") && l.contains("curves")),
+        "{shown}"
+    );
 
     let out = ws.pipeline(&["run", f]);
     assert!(out.status.success(), "{}", text(&out));
@@ -67,11 +86,17 @@ fn an_edit_reruns_exactly_what_it_touches() {
     ws.write("inc.yaml", &pipeline("0.001"));
     let out = ws.pipeline(&["run", f]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(ws.stages_with("inc", "ran").is_empty(), "a reverted edit is served from the store");
+    assert!(
+        ws.stages_with("inc", "ran").is_empty(),
+        "a reverted edit is served from the store"
+    );
 
     let out = ws.pipeline(&["run", f, "--set", "epochs=4"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(ws.stages_with("inc", "ran"), ["curves", "train_a", "train_b"]);
+    assert_eq!(
+        ws.stages_with("inc", "ran"),
+        ["curves", "train_a", "train_b"]
+    );
 }
 
 #[test]
@@ -84,5 +109,8 @@ fn one_stage_runs_with_its_upstream_only() {
     let out = ws.pipeline(&["run", file.to_str().unwrap(), "--force", "sign"]);
     assert!(out.status.success(), "{}", text(&out));
     let ran = ws.stages_with("inc", "ran");
-    assert!(ran.contains(&"sign".to_owned()) && !ran.contains(&"train_b".to_owned()), "{ran:?}: a forced stage with the same outputs leaves its readers cached");
+    assert!(
+        ran.contains(&"sign".to_owned()) && !ran.contains(&"train_b".to_owned()),
+        "{ran:?}: a forced stage with the same outputs leaves its readers cached"
+    );
 }

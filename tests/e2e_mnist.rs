@@ -21,15 +21,22 @@ fn a_small_cnn_learns_mnist_in_one_epoch() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(ws.stages_with("mnist", "ran"), ["cnn", "digits"]);
 
-    let metrics = Table::read_parquet(&ws.path().join("outputs/mnist/cnn/metrics.parquet")).unwrap();
+    let metrics =
+        Table::read_parquet(&ws.path().join("outputs/mnist/cnn/metrics.parquet")).unwrap();
     let test = metrics.filter_eq("split", "test").unwrap();
     let epochs = test.i64s("epoch").unwrap();
     let accuracy = test.f64s("accuracy").unwrap();
-    let last = epochs.iter().position(|&e| e == 1).expect("a row for epoch 1");
+    let last = epochs
+        .iter()
+        .position(|&e| e == 1)
+        .expect("a row for epoch 1");
     let acc = accuracy[last].unwrap();
     assert!(acc > 0.90, "test accuracy after one epoch: {acc}");
     for file in ["model.safetensors", "model.json", "_stage.json"] {
-        assert!(ws.path().join("outputs/mnist/cnn").join(file).exists(), "{file}");
+        assert!(
+            ws.path().join("outputs/mnist/cnn").join(file).exists(),
+            "{file}"
+        );
     }
 
     let again = ws.pipeline(&["run", file.to_str().unwrap()]);

@@ -29,7 +29,13 @@ fn help_and_kinds_work_without_a_workspace() {
     let out = ws.pipeline(&["kinds"]);
     assert!(out.status.success(), "{}", text(&out));
     for kind in ["functions", "images", "train", "predict", "line_plot"] {
-        assert!(String::from_utf8_lossy(&out.stdout).contains(kind), "{kind}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(kind),
+            "{kind}"
+        );
     }
-    assert!(!ws.path().join(".pipeline").exists(), "listing kinds creates no workspace");
+    assert!(
+        !ws.path().join(".pipeline").exists(),
+        "listing kinds creates no workspace"
+    );
 }

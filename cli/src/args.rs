@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueHint};
 
 /// Declarative experiment pipelines: YAML stages, a content-hashed cache, Parquet and figures.
 #[derive(Debug, Parser)]
@@ -10,12 +10,12 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     /// The workspace folder (holds .pipeline/ and outputs/); default: the nearest folder at or
     /// above the current one that has a .pipeline/ folder, else the current folder.
-    #[arg(long, global = true, env = "PIPELINE_WORKSPACE", value_name = "DIR")]
+    #[arg(long, global = true, env = "PIPELINE_WORKSPACE", value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub workspace: Option<PathBuf>,
 
     /// Keep the content-addressed store here instead of .pipeline/store (a store can be shared
     /// by several workspaces).
-    #[arg(long, global = true, env = "PIPELINE_STORE", value_name = "DIR")]
+    #[arg(long, global = true, env = "PIPELINE_STORE", value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub store: Option<PathBuf>,
 
     /// Print only errors and the final summary.
@@ -38,6 +38,9 @@ Examples:
   pipeline plan pipelines/hw1-1.yaml --set train_deep.params.optimizer.adam.lr=0.01
   pipeline run pipelines/hw1-1.yaml train_deep        # one stage and what it needs
   pipeline kinds                                       # the stage kinds and their parameters
+  pipeline report pipelines/hw1-1.yaml                 # outputs/hw1-1/report.html
+  pipeline show pipelines/hw1-1.yaml fit_final         # a stage's files, tables, parameters
+  pipeline diff pipelines/hw1-1.yaml                   # what changed since the run before
 
 Exit codes: 0 success; 1 a stage failed; 2 bad command line or pipeline file;
 3 a problem of the machine (store not writable, missing libtorch); 101 a bug.";
@@ -46,10 +49,15 @@ Exit codes: 0 success; 1 a stage failed; 2 bad command line or pipeline file;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a pipeline: every stage whose inputs or parameters changed since it last ran.
-    #[command(after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set epochs=50 --force train_deep\n  pipeline run pipelines/hw1-1.yaml plot_loss     # plot_loss and its upstream stages")]
+    #[command(
+        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set epochs=50 --force train_deep\n  pipeline run pipelines/hw1-1.yaml plot_loss     # plot_loss and its upstream stages"
+    )]
     Run(RunArgs),
-    /// Show what a run would do and why, without running anything (alias: status).
-    #[command(visible_alias = "status", after_help = "Examples:\n  pipeline plan pipelines/hw1-1.yaml\n  pipeline plan pipelines/hw1-1.yaml --set train_deep.params.epochs=10")]
+    /// Show what a run would do and why, without running anything.
+    #[command(
+        visible_alias = "status",
+        after_help = "Examples:\n  pipeline plan pipelines/hw1-1.yaml\n  pipeline plan pipelines/hw1-1.yaml --set train_deep.params.epochs=10"
+    )]
     Plan(PlanArgs),
     /// Check a pipeline file (names, kinds, parameters, inputs, cycles) without touching data.
     #[command(after_help = "Example:\n  pipeline validate pipelines/hw1-3.yaml --set epochs=5")]
@@ -61,8 +69,32 @@ pub enum Command {
     /// aside so that the stages that made them run again.
     #[command(after_help = "Example:\n  pipeline verify --repair")]
     Verify(VerifyArgs),
+    /// Remove from the store what no pipeline's current state refers to (in every workspace
+    /// that uses the store), keeping also what the last N runs of each pipeline used.
+    #[command(after_help = "Examples:\n  pipeline gc --dry-run\n  pipeline gc --keep-runs 5")]
+    Gc(GcArgs),
+    /// Write the pipeline's HTML report (every figure, final metrics, parameters, the last
+    /// run's timings) to outputs/<pipeline>/report.html; `run` writes it too.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(PipelineArgs),
+    /// Show a stage's output folder: its files, each table's schema and first rows, and its
+    /// parameters.
+    #[command(after_help = SHOW_EXAMPLES)]
+    Show(ShowArgs),
+    /// Print the expanded stage graph (one node per matrix member) as Mermaid or Graphviz.
+    #[command(after_help = DAG_EXAMPLES)]
+    Dag(DagArgs),
+    /// List the pipeline's runs: when, how long, what ran, with which settings.
+    #[command(after_help = RUNS_EXAMPLES)]
+    Runs(RunsArgs),
+    /// Compare parameters and final metrics of each stage between the current state and a
+    /// previous run.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Example:\n  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline")]
+    #[command(
+        after_help = "Example:\n  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline"
+    )]
     Completions(CompletionArgs),
 }
 
@@ -70,6 +102,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
     /// The pipeline file (YAML).
+    #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
     /// Override a value: a variable (`epochs=5`) or any key path
     /// (`train.params.optimizer.adam.lr=0.01`); the value is YAML. Repeatable.
@@ -136,4 +169,104 @@ pub struct VerifyArgs {
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// Flags of `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Also keep what each pipeline's last N runs used.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_runs: usize,
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  pipeline report pipelines/hw1-1.yaml
+  pipeline report pipelines/hw1-1.yaml --set fit_epochs=20000   # the report of that variant
+
+The page is self-contained (figures embedded, no scripts, nothing loaded from elsewhere).";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  pipeline show pipelines/hw1-1.yaml 'fit[function=sinc,seed=0,model=deep]'
+  pipeline show pipelines/hw1-1.yaml fit_final --rows 20
+  pipeline show pipelines/hw1-1.yaml cnn            # every member of a matrix";
+
+const DAG_EXAMPLES: &str = "\
+Examples:
+  pipeline dag pipelines/hw1-1.yaml > hw1-1.mmd                  # paste into a Markdown file
+  pipeline dag pipelines/hw1-1.yaml --format dot | dot -Tsvg > hw1-1.svg";
+
+const RUNS_EXAMPLES: &str = "\
+Examples:
+  pipeline runs pipelines/hw1-1.yaml
+  pipeline runs pipelines/hw1-1.yaml --last 3
+
+Column K is what `pipeline diff FILE --run K` takes (0 is the newest run).";
+
+const DIFF_EXAMPLES: &str = "\
+Examples:
+  pipeline diff pipelines/hw1-1.yaml             # against the run before the last
+  pipeline diff pipelines/hw1-1.yaml --run 3     # against the fourth newest run
+
+Stages whose outputs are the same on both sides are counted, not listed.";
+
+/// Flags of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The pipeline and overrides.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The stage: a full name (`fit[function=sinc,seed=0,model=deep]`), or a declaration name
+    /// for every member of a matrix.
+    pub stage: String,
+    /// Rows of each table to print.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 5)]
+    pub rows: usize,
+}
+
+/// The formats `dag` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Mermaid flowchart (GitHub and GitLab render it in Markdown).
+    Mermaid,
+    /// Graphviz dot.
+    Dot,
+}
+
+/// Flags of `dag`.
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    /// The pipeline and overrides.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The output format.
+    #[arg(long, short, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+/// Flags of `runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The pipeline (its name picks the run history; overrides may change the name).
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Show only the N newest runs.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub last: Option<usize>,
+}
+
+/// Flags of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The pipeline and overrides.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The run to compare with, counted back from the newest (0: the newest run, 1: the one
+    /// before it); see `pipeline runs`.
+    #[arg(long, short = 'r', value_name = "K", default_value_t = 1)]
+    pub run: usize,
 }

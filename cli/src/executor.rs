@@ -13,8 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pipeline_engine::child::ChildMessage;
@@ -32,7 +32,14 @@ pub struct ChildProcesses<'a> {
     pub program: PathBuf,
     /// Runners for in-process jobs.
     pub runners: &'a Runners,
+    /// Whether the run is verbose: the worker then logs at debug level (unless `RUST_LOG`
+    /// says otherwise), and its log lines appear among this process's debug logs.
+    pub verbose: bool,
 }
+
+/// The worker's log filter under `--verbose`, as `logging` sets this process's.
+/// (`pipeline` matches every target that starts with it: all of `pipeline_*`.)
+const VERBOSE_WORKER_LOG: &str = "warn,pipeline=debug";
 
 impl Executor for ChildProcesses<'_> {
     fn execute(
@@ -46,7 +53,8 @@ impl Executor for ChildProcesses<'_> {
             return run_job(self.runners, job, events, cancel);
         }
         let job_file = job.out_dir.with_file_name("job.json");
-        let bytes = serde_json::to_vec(job).map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
+        let bytes = serde_json::to_vec(job)
+            .map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
         std::fs::write(&job_file, bytes).map_err(|e| StageError::io("write", &job_file, &e))?;
         let mut child = self.spawn(job, &job_file)?;
         let tail = Mutex::new(VecDeque::new());
@@ -76,9 +84,15 @@ impl ChildProcesses<'_> {
             .stderr(Stdio::piped())
             .env("OMP_NUM_THREADS", job.threads.to_string())
             .env("MKL_NUM_THREADS", job.threads.to_string());
+        if self.verbose && std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", VERBOSE_WORKER_LOG);
+        }
         // Large tensors (a 1,000-image batch through a conv layer is tens of MB) would be
         // mapped and unmapped on every use under glibc's default thresholds.
-        for (var, value) in [("MALLOC_MMAP_THRESHOLD_", "1000000000"), ("MALLOC_TRIM_THRESHOLD_", "1000000000")] {
+        for (var, value) in [
+            ("MALLOC_MMAP_THRESHOLD_", "1000000000"),
+            ("MALLOC_TRIM_THRESHOLD_", "1000000000"),
+        ] {
             if std::env::var_os(var).is_none() {
                 cmd.env(var, value);
             }
@@ -92,7 +106,10 @@ impl ChildProcesses<'_> {
                 Ok(())
             });
         }
-        cmd.spawn().map_err(|e| StageError::environment(format!("cannot start {}", self.program.display())).caused_by(&e))
+        cmd.spawn().map_err(|e| {
+            StageError::environment(format!("cannot start {}", self.program.display()))
+                .caused_by(&e)
+        })
     }
 }
 
@@ -154,7 +171,8 @@ fn outcome(
     cancel: &AtomicBool,
     tail: &[String],
 ) -> Result<(), StageError> {
-    let status = status.map_err(|e| StageError::environment("lost track of the stage's process").caused_by(&e))?;
+    let status = status
+        .map_err(|e| StageError::environment("lost track of the stage's process").caused_by(&e))?;
     if status.success() {
         return Ok(());
     }
@@ -163,16 +181,23 @@ fn outcome(
     }
     let signal = status.signal();
     if cancel.load(Ordering::Relaxed) || matches!(signal, Some(libc::SIGINT | libc::SIGTERM)) {
-        return Err(StageError::new(ErrorClass::Cancelled, "stopped before it finished"));
+        return Err(StageError::new(
+            ErrorClass::Cancelled,
+            "stopped before it finished",
+        ));
     }
     let how = match signal {
         Some(libc::SIGKILL) => "was killed (SIGKILL; out of memory?)".to_owned(),
         Some(s) => format!("crashed with signal {s}"),
         None => format!("exited with code {}", status.code().unwrap_or(-1)),
     };
-    let mut error = StageError::bug(format!("the stage's process {how} without reporting an error"));
+    let mut error = StageError::bug(format!(
+        "the stage's process {how} without reporting an error"
+    ));
     if !tail.is_empty() {
-        error.causes.push(format!("its last output:\n    {}", tail.join("\n    ")));
+        error
+            .causes
+            .push(format!("its last output:\n    {}", tail.join("\n    ")));
     }
     Err(error)
 }

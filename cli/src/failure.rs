@@ -26,14 +26,21 @@ pub enum Failure {
 
 impl Failure {
     /// An environment failure from an error and its chain.
-    pub fn environment(message: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Self {
+    pub fn environment(
+        message: impl Into<String>,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Self {
         let mut causes = Vec::new();
         let mut next = Some(err);
         while let Some(e) = next {
             causes.push(e.to_string());
             next = e.source();
         }
-        Self::Environment { message: message.into(), hint: None, causes }
+        Self::Environment {
+            message: message.into(),
+            hint: None,
+            causes,
+        }
     }
 
     /// The exit code.
@@ -51,7 +58,11 @@ impl Failure {
             Failure::Input(message) => format!("error: {message}\n"),
             Failure::Spec(errors) => errors.render(),
             Failure::StagesFailed => String::new(),
-            Failure::Environment { message, hint, causes } => {
+            Failure::Environment {
+                message,
+                hint,
+                causes,
+            } => {
                 let mut out = format!("error: {message}\n");
                 for cause in causes {
                     let _ = writeln!(out, "  caused by: {cause}");
@@ -80,10 +91,8 @@ impl From<pipeline_engine::EngineError> for Failure {
             E::Store(s) => {
                 let unwritable = s.is_unwritable();
                 let mut f = Failure::environment("the store failed", &s);
-                if unwritable {
-                    if let Failure::Environment { hint, .. } = &mut f {
-                        *hint = Some("is the disk full or the store read-only? see --store".into());
-                    }
+                if unwritable && let Failure::Environment { hint, .. } = &mut f {
+                    *hint = Some("is the disk full or the store read-only? see --store".into());
                 }
                 f
             }

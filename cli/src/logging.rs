@@ -19,15 +19,18 @@ pub fn around_bars(bars: Arc<MultiProgress>) {
 
 /// Installs the subscriber.
 pub fn init(verbose: bool, quiet: bool) {
+    // A directive matches every target that starts with it: `pipeline` covers this binary
+    // (whose crate is `pipeline`, not `pipeline_cli`) and every `pipeline_*` library.
     let default = if verbose {
-        "warn,pipeline_engine=debug,pipeline_cache=debug,pipeline_stages=debug,pipeline_kinds=debug,pipeline_cli=debug"
+        "warn,pipeline=debug"
     } else if quiet {
         "error"
     } else {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(AroundBars)

@@ -5,8 +5,10 @@ mod commands;
 mod executor;
 mod failure;
 mod logging;
+mod page;
 mod progress;
 mod report;
+mod results;
 mod session;
 mod signals;
 
@@ -25,6 +27,12 @@ fn main() {
         Command::Validate(a) => commands::validate::execute(a),
         Command::Kinds(a) => commands::kinds::execute(a),
         Command::Verify(a) => commands::verify::execute(&cli, a),
+        Command::Gc(a) => commands::gc::execute(&cli, a),
+        Command::Report(a) => commands::report::execute(&cli, a),
+        Command::Show(a) => commands::show::execute(&cli, a),
+        Command::Dag(a) => commands::dag::execute(a),
+        Command::Runs(a) => commands::runs::execute(&cli, a),
+        Command::Diff(a) => commands::diff::execute(&cli, a),
         Command::Completions(a) => {
             commands::completions::execute(a);
             Ok(())

@@ -1,6 +1,8 @@
 //! Shows a run as it goes: on a terminal, an overall bar and one line per running stage
-//! (epoch, loss, ETA); otherwise (or with `--verbose`) plain lines, one per event, with
-//! progress lines at most every few seconds per stage so that logs of long runs stay short.
+//! (epoch, loss, ETA); otherwise (stderr not a terminal, `TERM=dumb`, `CI` set, or with
+//! `--verbose`) plain lines, one per event, with progress lines (and their ETA) at most every
+//! few seconds per stage so that logs of long runs stay short. `--quiet` keeps only failures
+//! and notices. Colours follow `NO_COLOR` (the bar's styles through the console crate).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -20,6 +22,9 @@ pub struct Progress {
     verbose: bool,
     quiet: bool,
     last_line: Mutex<HashMap<String, Instant>>,
+    /// When each stage reported progress first, and how far it was then (its pace since
+    /// then gives the ETA; the time before includes start-up and data loading).
+    first_progress: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 struct Bars {
@@ -31,20 +36,35 @@ struct Bars {
 impl Progress {
     /// Bars when stderr is a terminal (and not quiet or verbose), lines otherwise.
     pub fn new(quiet: bool, verbose: bool) -> Self {
-        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !dumb;
         let bars = (tty && !quiet && !verbose).then(|| {
-            let multi = Arc::new(MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)));
+            let multi = Arc::new(MultiProgress::with_draw_target(
+                ProgressDrawTarget::stderr_with_hz(8),
+            ));
             crate::logging::around_bars(Arc::clone(&multi));
             let overall = multi.add(ProgressBar::new(0));
             overall.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} stages  {elapsed}  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} stages  {elapsed}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             overall.set_prefix("pipeline");
-            Bars { multi, overall, stages: Mutex::new(HashMap::new()) }
+            Bars {
+                multi,
+                overall,
+                stages: Mutex::new(HashMap::new()),
+            }
         });
-        Self { bars, verbose, quiet, last_line: Mutex::new(HashMap::new()) }
+        Self {
+            bars,
+            verbose,
+            quiet,
+            last_line: Mutex::new(HashMap::new()),
+            first_progress: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Prints a line above the bars (or plainly).
@@ -73,9 +93,13 @@ impl Progress {
                 .or_insert_with(|| {
                     let bar = bars.multi.insert_before(&bars.overall, ProgressBar::new(0));
                     bar.set_style(
-                        ProgressStyle::with_template("  {prefix:30!} {bar:20} {pos:>5}/{len:<5} {wide_msg} ETA {eta}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar())
-                            .progress_chars("=> "),
+                        // Position and ETA before the message, so that a narrow terminal cuts the
+                        // tail of the message (the losses), never the ETA.
+                        ProgressStyle::with_template(
+                            "  {prefix:28!} {pos:>5}/{len:<5} {bar:8} ETA {eta:<4} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                     );
                     bar.set_prefix(stage.to_owned());
                     bar
@@ -96,13 +120,23 @@ impl Progress {
 
     fn progress(&self, stage: &str, event: &StageEvent) {
         match event {
-            StageEvent::Progress { done, total, unit, message } => {
+            StageEvent::Progress {
+                done,
+                total,
+                unit,
+                message,
+            } => {
                 if let Some(bar) = self.stage_bar(stage) {
                     bar.set_length(*total);
                     bar.set_position(*done);
-                    bar.set_message(format!("{unit}s  {message}"));
-                } else if !self.quiet && self.due(stage, done == total) {
-                    eprintln!("  {stage}: {unit} {done}/{total} {message}");
+                    bar.set_message(message.clone());
+                } else if !self.quiet {
+                    let eta = self.eta(stage, *done, *total);
+                    if !self.due(stage, done == total) {
+                        return;
+                    }
+                    let eta = eta.map(|e| format!(" (ETA {e})")).unwrap_or_default();
+                    eprintln!("  {stage}: {unit} {done}/{total} {message}{eta}");
                 }
             }
             StageEvent::Note { message } => {
@@ -113,10 +147,28 @@ impl Progress {
         }
     }
 
+    /// The time left at the stage's pace since its first progress report.
+    fn eta(&self, stage: &str, done: u64, total: u64) -> Option<String> {
+        let mut first = self.first_progress.lock().ok()?;
+        let (since, from) = *first
+            .entry(stage.to_owned())
+            .or_insert((Instant::now(), done));
+        if done <= from || done >= total {
+            return None;
+        }
+        let per_unit = since.elapsed().as_secs_f64() / (done - from) as f64;
+        Some(crate::report::duration(per_unit * (total - done) as f64))
+    }
+
     fn due(&self, stage: &str, last: bool) -> bool {
-        let Ok(mut map) = self.last_line.lock() else { return true };
+        let Ok(mut map) = self.last_line.lock() else {
+            return true;
+        };
         let now = Instant::now();
-        let due = last || map.get(stage).is_none_or(|t| now.duration_since(*t) >= LINE_EVERY);
+        let due = last
+            || map
+                .get(stage)
+                .is_none_or(|t| now.duration_since(*t) >= LINE_EVERY);
         if due {
             map.insert(stage.to_owned(), now);
         }
@@ -132,32 +184,54 @@ impl Observer for Progress {
                     b.overall.set_length(stages as u64);
                 }
             }
-            RunEvent::Cached { stage, by_other_run } => {
+            RunEvent::Cached {
+                stage,
+                by_other_run,
+            } => {
                 if let Some(b) = &self.bars {
                     b.overall.inc(1);
                 }
                 if by_other_run && !self.quiet {
-                    self.line(&format!("cached   {stage} (computed meanwhile by another run)"));
+                    self.line(&format!(
+                        "cached   {stage} (computed meanwhile by another run)"
+                    ));
                 } else if self.verbose {
                     self.line(&format!("cached   {stage}"));
                 }
             }
-            RunEvent::Running { stage, threads, reasons } => {
+            RunEvent::Running {
+                stage,
+                threads,
+                reasons,
+            } => {
                 if let Some(bar) = self.stage_bar(stage) {
                     bar.set_message("starting");
                 }
                 if self.bars.is_none() && !self.quiet {
                     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-                    let threads = if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads") };
+                    let threads = if threads == 1 {
+                        "1 thread".to_owned()
+                    } else {
+                        format!("{threads} threads")
+                    };
                     eprintln!("run      {stage} ({threads}): {}", why.join("; "));
                 }
             }
             RunEvent::Waiting { stage, holder } => {
                 let who = holder.map_or_else(
                     || "another run".to_owned(),
-                    |h| format!("process {} on {} (since {})", h.pid, h.host, crate::report::clock(h.since)),
+                    |h| {
+                        format!(
+                            "process {} on {} (since {})",
+                            h.pid,
+                            h.host,
+                            crate::report::clock(h.since)
+                        )
+                    },
                 );
-                self.line(&format!("waiting  {stage}: {who} is computing the same stage; its result will be reused"));
+                self.line(&format!(
+                    "waiting  {stage}: {who} is computing the same stage; its result will be reused"
+                ));
             }
             RunEvent::TookOver { stage, holder } => {
                 self.line(&format!(
@@ -169,7 +243,10 @@ impl Observer for Progress {
             RunEvent::Finished { stage, seconds } => {
                 self.end_stage(stage);
                 if !self.quiet {
-                    self.line(&format!("done     {stage} ({})", crate::report::duration(seconds)));
+                    self.line(&format!(
+                        "done     {stage} ({})",
+                        crate::report::duration(seconds)
+                    ));
                 }
             }
             RunEvent::Failed { stage, error } => {
@@ -185,7 +262,9 @@ impl Observer for Progress {
                 }
             }
             RunEvent::Recomputing { stage } => {
-                self.line(&format!("notice   {stage}: its stored outputs are damaged; running it again"));
+                self.line(&format!(
+                    "notice   {stage}: its stored outputs are damaged; running it again"
+                ));
             }
         }
     }

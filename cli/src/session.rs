@@ -30,7 +30,8 @@ pub fn workspace(cli: &Cli) -> Result<Workspace, Failure> {
     let root = match &cli.workspace {
         Some(dir) => dir.clone(),
         None => {
-            let cwd = std::env::current_dir().map_err(|e| Failure::environment("cannot read the current folder", &e))?;
+            let cwd = std::env::current_dir()
+                .map_err(|e| Failure::environment("cannot read the current folder", &e))?;
             Workspace::find_root(&cwd)
         }
     };
@@ -46,7 +47,10 @@ pub fn workspace(cli: &Cli) -> Result<Workspace, Failure> {
 /// Reads and checks a pipeline file with its overrides.
 pub fn pipeline(args: &PipelineArgs, registry: &Registry) -> Result<Pipeline, Failure> {
     if !args.file.exists() {
-        return Err(Failure::Input(format!("pipeline file {} does not exist", args.file.display())));
+        return Err(Failure::Input(format!(
+            "pipeline file {} does not exist",
+            args.file.display()
+        )));
     }
     Ok(spec::load(&args.file, &args.set, registry)?)
 }
@@ -62,14 +66,18 @@ pub fn worker() -> Result<PathBuf, Failure> {
     if let Some(path) = std::env::var_os("PIPELINE_WORKER") {
         return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().map_err(|e| Failure::environment("cannot find the pipeline binary", &e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::environment("cannot find the pipeline binary", &e))?;
     let worker = exe.with_file_name("pipeline-worker");
     if worker.exists() {
         Ok(worker)
     } else {
         Err(Failure::Environment {
             message: format!("the stage worker {} is missing", worker.display()),
-            hint: Some("build it with `cargo build --release -p pipeline-stages` (scripts/setup.sh does)".into()),
+            hint: Some(
+                "build it with `cargo build --release -p pipeline-stages` (scripts/setup.sh does)"
+                    .into(),
+            ),
             causes: Vec::new(),
         })
     }

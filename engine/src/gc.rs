@@ -43,7 +43,9 @@ pub fn roots(workspace: &Workspace, keep_runs: usize) -> Roots {
 }
 
 fn add_states(dir: &Path, keys: &mut BTreeSet<StageKey>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "json") && !path.ends_with("file-hashes.json") {
@@ -57,7 +59,9 @@ fn add_runs(dir: &Path, keep: usize, keys: &mut BTreeSet<StageKey>) {
     if keep == 0 {
         return;
     }
-    let Ok(pipelines) = std::fs::read_dir(dir) else { return };
+    let Ok(pipelines) = std::fs::read_dir(dir) else {
+        return;
+    };
     for pipeline in pipelines.flatten() {
         let runs = record::read_all(&pipeline.path());
         for (_, run) in runs.iter().rev().take(keep) {

@@ -249,9 +249,13 @@ impl Planner<'_> {
             Err(message) => return Ok(Decision::Impossible { message }),
         };
         let Some(material) = self.material(index, outputs, device) else {
+            let own = self.own_changes(stage);
+            if own == [Reason::NeverRun] {
+                return Ok(Decision::Pending { reasons: own });
+            }
             let upstream = self.pending_upstream(index, outputs);
             let mut reasons = vec![Reason::Waiting { upstream }];
-            reasons.extend(self.own_changes(stage));
+            reasons.extend(own);
             return Ok(Decision::Pending { reasons });
         };
         let key = material.key();

@@ -108,7 +108,10 @@ pub fn run(
     let _run_lock = hold_run_lock(workspace)?;
     match pipeline_cache::gc::clean_staging(workspace.store()) {
         Ok(0) => {}
-        Ok(n) => tracing::info!(folders = n, "removed staging folders of runs that were killed"),
+        Ok(n) => tracing::info!(
+            folders = n,
+            "removed staging folders of runs that were killed"
+        ),
         Err(e) => tracing::warn!(error = %e, "could not clean up staging folders"),
     }
     let selected = select(pipeline, &opts.targets).map_err(EngineError::Selection)?;
@@ -249,8 +252,16 @@ pub fn run(
 /// it exclusively) never removes what this run uses or is about to commit.
 fn hold_run_lock(workspace: &Workspace) -> Result<std::fs::File, EngineError> {
     let path = workspace.store().layout().run_lock();
-    let io = |source| EngineError::Environment { action: format!("take the run lock {}", path.display()), source };
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    let io = |source| EngineError::Environment {
+        action: format!("take the run lock {}", path.display()),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
     match file.try_lock_shared() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -129,7 +129,9 @@ pub fn short_labels(list: &[UpstreamOutput]) -> Vec<String> {
         .keys()
         .filter(|axis| list.iter().any(|u| u.matrix.get(*axis) != first.get(*axis)))
         .collect();
-    let bases_differ = list.iter().any(|u| base_name(&u.stage) != base_name(&list[0].stage));
+    let bases_differ = list
+        .iter()
+        .any(|u| base_name(&u.stage) != base_name(&list[0].stage));
     if varying.is_empty() || bases_differ {
         return list.iter().map(|u| u.stage.clone()).collect();
     }
@@ -609,7 +611,10 @@ mod tests {
     fn up(stage: &str, matrix: &[(&str, &str)]) -> UpstreamOutput {
         UpstreamOutput {
             stage: stage.to_owned(),
-            matrix: matrix.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+            matrix: matrix
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
             dir: PathBuf::new(),
         }
     }
@@ -617,8 +622,14 @@ mod tests {
     #[test]
     fn short_labels_keep_only_what_differs() {
         let list = [
-            up("fit[function=sinc,model=deep]", &[("function", "sinc"), ("model", "deep")]),
-            up("fit[function=sinc,model=shallow]", &[("function", "sinc"), ("model", "shallow")]),
+            up(
+                "fit[function=sinc,model=deep]",
+                &[("function", "sinc"), ("model", "deep")],
+            ),
+            up(
+                "fit[function=sinc,model=shallow]",
+                &[("function", "sinc"), ("model", "shallow")],
+            ),
         ];
         assert_eq!(short_labels(&list), ["deep", "shallow"]);
         let list = [up("a", &[]), up("b", &[])];

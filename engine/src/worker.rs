@@ -172,11 +172,20 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
         ("pipeline".to_owned(), serde_json::json!(env.pipeline.name)),
         ("seconds".to_owned(), serde_json::json!(seconds)),
         ("threads".to_owned(), serde_json::json!(a.threads)),
-        ("host".to_owned(), serde_json::json!(pipeline_cache::lock::hostname())),
-        ("finished_unix".to_owned(), serde_json::json!(crate::record::now_unix())),
+        (
+            "host".to_owned(),
+            serde_json::json!(pipeline_cache::lock::hostname()),
+        ),
+        (
+            "finished_unix".to_owned(),
+            serde_json::json!(crate::record::now_unix()),
+        ),
         // What the key covers, so that any stored result can be explained (and compared
         // with another) without the pipeline file that produced it.
-        ("material".to_owned(), serde_json::to_value(&a.material).unwrap_or_default()),
+        (
+            "material".to_owned(),
+            serde_json::to_value(&a.material).unwrap_or_default(),
+        ),
     ]);
     let manifest = store.commit(&a.key, &out_dir, info)?;
     let _ = pipeline_cache::store::remove_tree(&resume_dir);

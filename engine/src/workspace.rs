@@ -46,7 +46,9 @@ impl Workspace {
 
     /// Every workspace registered in a store (including ones whose folder is gone).
     pub fn registered(store: &Store) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(store.layout().workspaces()) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(store.layout().workspaces()) else {
+            return Vec::new();
+        };
         let mut paths: Vec<PathBuf> = entries
             .flatten()
             .filter_map(|e| std::fs::read(e.path()).ok())

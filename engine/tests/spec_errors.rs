@@ -330,7 +330,10 @@ fn overrides_may_add_keys_a_file_can_leave_out() {
     assert_eq!(p.stages[1].seed, 3);
     assert_eq!(p.stages[1].threads, Some(2));
     let msg = parse_err(GOOD, &["b.kinds=write"]);
-    assert!(msg.contains("does not exist") && msg.contains("did you mean `kind`?"), "{msg}");
+    assert!(
+        msg.contains("does not exist") && msg.contains("did you mean `kind`?"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -341,5 +344,8 @@ fn references_reach_into_mappings_with_dots() {
     assert_eq!(b.params["text"], "y-deep");
     assert_eq!(b.params["repeat"], 5);
     let msg = parse_err(&text.replace("matrix.s.r", "matrix.s.rr"), &[]);
-    assert!(msg.contains("has no `rr`") && msg.contains("did you mean `r`?"), "{msg}");
+    assert!(
+        msg.contains("has no `rr`") && msg.contains("did you mean `r`?"),
+        "{msg}"
+    );
 }

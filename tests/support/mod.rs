@@ -2,7 +2,10 @@
 //! find the real MNIST test set, read run records.
 
 #![allow(dead_code, reason = "each test file uses a part of the helpers")]
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,7 +21,9 @@ pub struct Workspace {
 impl Workspace {
     /// A new empty workspace.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// Its path.
@@ -55,7 +60,8 @@ impl Workspace {
         let mut runs: Vec<(f64, serde_json::Value)> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| {
-                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
                 (v["started_unix"].as_f64().unwrap(), v)
             })
             .collect();
@@ -85,10 +91,18 @@ impl Workspace {
 }
 
 fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { count_files(&p) } else { usize::from(!p.file_name().unwrap().to_string_lossy().starts_with('.')) })
+        .map(|p| {
+            if p.is_dir() {
+                count_files(&p)
+            } else {
+                usize::from(!p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            }
+        })
         .sum()
 }
 
@@ -110,7 +124,10 @@ pub fn mnist_dir() -> PathBuf {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Stderr and stdout of a run, for assertion messages.

@@ -25,20 +25,38 @@ pub fn execute(cli: &Cli, args: &GcArgs) -> Result<(), Failure> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             eprintln!("a run is using the store; waiting for it to finish (Ctrl-C to give up)");
-            lock.lock().map_err(|e| Failure::environment("cannot lock the store", &e))?;
+            lock.lock()
+                .map_err(|e| Failure::environment("cannot lock the store", &e))?;
         }
-        Err(TryLockError::Error(e)) => return Err(Failure::environment("cannot lock the store", &e)),
+        Err(TryLockError::Error(e)) => {
+            return Err(Failure::environment("cannot lock the store", &e));
+        }
     }
     let found = roots(&workspace, args.keep_runs);
     for gone in &found.missing {
-        eprintln!("note: workspace {} is gone; its results are not kept", gone.display());
+        eprintln!(
+            "note: workspace {} is gone; its results are not kept",
+            gone.display()
+        );
     }
     let keys: BTreeSet<_> = found.keys;
     let report = collect(workspace.store(), &keys, args.dry_run)?;
-    let staging = if args.dry_run { 0 } else { clean_staging(workspace.store())? };
-    let verb = if args.dry_run { "would remove" } else { "removed" };
+    let staging = if args.dry_run {
+        0
+    } else {
+        clean_staging(workspace.store())?
+    };
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     if args.dry_run || cli.verbose {
-        for path in report.removed_manifests.iter().chain(&report.removed_objects) {
+        for path in report
+            .removed_manifests
+            .iter()
+            .chain(&report.removed_objects)
+        {
             println!("{verb} {}", path.display());
         }
     }
@@ -49,7 +67,11 @@ pub fn execute(cli: &Cli, args: &GcArgs) -> Result<(), Failure> {
         report.freed_bytes as f64 / 1e6,
         report.kept_manifests,
         found.workspaces.len(),
-        if staging > 0 { format!("; removed {staging} staging folders of killed runs") } else { String::new() }
+        if staging > 0 {
+            format!("; removed {staging} staging folders of killed runs")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

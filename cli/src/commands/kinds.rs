@@ -31,7 +31,12 @@ pub fn execute(args: &KindsArgs) -> Result<(), Failure> {
 }
 
 fn describe(kind: &dyn StageKind) -> String {
-    let mut out = format!("{} (version {}): {}\n", kind.name(), kind.version(), kind.summary());
+    let mut out = format!(
+        "{} (version {}): {}\n",
+        kind.name(),
+        kind.version(),
+        kind.summary()
+    );
     if kind.inputs().is_empty() {
         out.push_str("inputs: none\n");
     } else {
@@ -45,12 +50,18 @@ fn describe(kind: &dyn StageKind) -> String {
             out.push_str(&format!("  {:<12} {arity}: {}\n", slot.name, slot.doc));
         }
     }
+    if !kind.example().is_empty() {
+        out.push_str(&format!("example:\n{}\n", kind.example().trim_end()));
+    }
     match kind.canonicalize(serde_json::json!({})) {
         Ok(defaults) => {
             let text = serde_json::to_string_pretty(&defaults).unwrap_or_default();
             out.push_str(&format!("parameters with their defaults:\n{text}\n"));
         }
-        Err(issue) => out.push_str(&format!("parameters: some are required ({})\n", issue.message)),
+        Err(issue) => out.push_str(&format!(
+            "parameters: some are required ({})\n",
+            issue.message
+        )),
     }
     out
 }

@@ -2,13 +2,15 @@
 
 use std::sync::atomic::AtomicBool;
 
+use pipeline_engine::Workspace;
 use pipeline_engine::run::{RunOptions, run};
+use pipeline_engine::spec::Pipeline;
 
 use crate::args::{Cli, RunArgs};
 use crate::executor::ChildProcesses;
 use crate::failure::Failure;
 use crate::progress::Progress;
-use crate::{report, session};
+use crate::{commands, page, report, session};
 
 /// Runs the command.
 pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Failure> {
@@ -17,13 +19,36 @@ pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Fai
     let workspace = session::workspace(cli)?;
     let opts = options(args)?;
     let runners = session::runners();
-    let executor = ChildProcesses { program: session::worker()?, runners: &runners };
+    let executor = ChildProcesses {
+        program: session::worker()?,
+        runners: &runners,
+        verbose: cli.verbose,
+    };
     let progress = Progress::new(cli.quiet, cli.verbose);
-    let summary = run(&workspace, &pipeline, &registry, &executor, &opts, &progress, cancel)?;
+    let summary = run(
+        &workspace, &pipeline, &registry, &executor, &opts, &progress, cancel,
+    )?;
     progress.finish();
     let outputs = workspace.root().join("outputs").join(&pipeline.name);
     eprint!("{}", report::summary(&summary, &outputs, cli.verbose));
-    if summary.succeeded() { Ok(()) } else { Err(Failure::StagesFailed) }
+    write_report(cli, &workspace, &pipeline);
+    if summary.succeeded() {
+        Ok(())
+    } else {
+        Err(Failure::StagesFailed)
+    }
+}
+
+/// Writes the HTML report; a failure to write it is a warning, not a failed run.
+fn write_report(cli: &Cli, workspace: &Workspace, pipeline: &Pipeline) {
+    match page::write(workspace, pipeline) {
+        Ok(written) if cli.verbose => eprintln!("{}", commands::report::describe(&written)),
+        Ok(written) => eprintln!("report in {}", written.path.display()),
+        Err(e) => {
+            let dir = workspace.root().join("outputs").join(&pipeline.name);
+            tracing::warn!(error = %e, folder = %dir.display(), "could not write the report");
+        }
+    }
 }
 
 /// Jobs, threads and the thread budget: by default as many one-thread stages as cores, so
@@ -32,13 +57,20 @@ pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Fai
 fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
     let cores = session::cores();
     if args.jobs == Some(0) || args.threads == Some(0) {
-        return Err(Failure::Input("--jobs and --threads must be at least 1".into()));
+        return Err(Failure::Input(
+            "--jobs and --threads must be at least 1".into(),
+        ));
     }
     let jobs = args.jobs.unwrap_or(cores);
     let threads = args.threads.unwrap_or_else(|| (cores / jobs).max(1));
     let budget = if jobs * threads > cores {
         if args.jobs.is_some() && args.threads.is_some() {
-            tracing::warn!(jobs, threads, cores, "jobs x threads exceeds the cores; stages will compete for them");
+            tracing::warn!(
+                jobs,
+                threads,
+                cores,
+                "jobs x threads exceeds the cores; stages will compete for them"
+            );
             jobs * threads
         } else {
             cores.max(threads)

@@ -8,7 +8,8 @@ use crate::session;
 pub fn execute(args: &PipelineArgs) -> Result<(), Failure> {
     let registry = session::registry();
     let pipeline = session::pipeline(args, &registry)?;
-    let declarations: std::collections::BTreeSet<&str> = pipeline.stages.iter().map(|s| s.base.as_str()).collect();
+    let declarations: std::collections::BTreeSet<&str> =
+        pipeline.stages.iter().map(|s| s.base.as_str()).collect();
     println!(
         "{}: valid, {} stages from {} declarations",
         args.file.display(),

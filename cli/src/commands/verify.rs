@@ -25,7 +25,10 @@ pub fn execute(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
         println!("  damaged object {}", path.display());
     }
     for path in &found.broken_manifests {
-        println!("  stage entry {} names a missing or damaged object", path.display());
+        println!(
+            "  stage entry {} names a missing or damaged object",
+            path.display()
+        );
     }
     if found.is_clean() {
         println!("the store is sound");

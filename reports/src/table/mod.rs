@@ -16,4 +16,4 @@ mod write;
 pub use column::ColumnData;
 pub use error::TableError;
 pub use frame::Table;
-pub use read::read_metadata;
+pub use read::{FileSchema, read_metadata, read_schema};

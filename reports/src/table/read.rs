@@ -70,6 +70,32 @@ pub fn read_metadata(path: &Path) -> Result<Vec<(String, String)>, TableError> {
         .collect())
 }
 
+/// The columns of a Parquet file as stored, and its row count, from the footer alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSchema {
+    /// Column names and Arrow types (`Int64`, `Float64`, `Utf8`, `Boolean`...), in file order.
+    pub columns: Vec<(String, String)>,
+    /// Whether each column may hold nulls, in the same order.
+    pub nullable: Vec<bool>,
+    /// The number of rows.
+    pub rows: u64,
+}
+
+/// Reads the schema and row count of a Parquet file without reading its data.
+pub fn read_schema(path: &Path) -> Result<FileSchema, TableError> {
+    let builder = open(path)?;
+    let fields = builder.schema().fields();
+    let rows = builder.metadata().file_metadata().num_rows();
+    Ok(FileSchema {
+        columns: fields
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect(),
+        nullable: fields.iter().map(|f| f.is_nullable()).collect(),
+        rows: u64::try_from(rows).unwrap_or(0),
+    })
+}
+
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, TableError> {
     let file = File::open(path).map_err(|source| TableError::Io {
         path: Some(path.to_owned()),
