@@ -471,8 +471,12 @@ impl Scheduler<'_> {
     /// gone, so they run), and the reader back to waiting for them.
     fn recompute(&mut self, i: usize, upstream: &[usize]) {
         for &u in upstream {
-            self.recomputed[u] += 1;
             let name = self.planner.pipeline.stages[u].name.clone();
+            if self.status[u] != Status::Done {
+                // Another reader found the same damage first: the producer already runs again.
+                continue;
+            }
+            self.recomputed[u] += 1;
             if self.recomputed[u] > MAX_RECOMPUTE {
                 let error = StageError::environment(format!(
                     "outputs of {name} were damaged in the store {MAX_RECOMPUTE} times; check the disk"
