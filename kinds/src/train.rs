@@ -50,6 +50,10 @@ pub struct TrainParams {
     /// Evaluate both splits every this many epochs (also before training and at the end).
     #[serde(default = "one")]
     pub eval_every: usize,
+    /// Evaluate the initial weights (epoch 0) too; a sweep that only needs final metrics
+    /// saves a pass over both splits per run by turning it off.
+    #[serde(default = "yes")]
+    pub eval_initial: bool,
     /// Examples per evaluation batch (affects speed and memory only).
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,
@@ -77,6 +81,10 @@ fn default_batch_size() -> usize {
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_eval_batch_size() -> usize {

@@ -145,6 +145,7 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
     let mut right = Vec::new();
     let runs = ctx.inputs.many("runs");
     let labels = short_labels(runs);
+    let single = runs.len() == 1;
     for (i, (up, run_label)) in runs.iter().zip(&labels).enumerate() {
         let table = read_table(up, &p.table)?;
         if i == 0
@@ -157,23 +158,37 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
                     .with_color(REFERENCE_SLOT),
             );
         }
-        // Slot i for run i in every figure, so a run keeps its colour across figures; the
-        // reference is grey.
-        let slot = if i >= REFERENCE_SLOT { i + 1 } else { i };
-        let parts = parts(&p, &table, run_label).map_err(|e| table_error(up, &e))?;
-        for (k, (label, part)) in parts.into_iter().enumerate() {
+        let style = Style::new(&p, single, i);
+        for (k, (split, part)) in parts(&p, &table)
+            .map_err(|e| table_error(up, &e))?
+            .into_iter()
+            .enumerate()
+        {
+            let label = |column: &str| {
+                let mut words = Vec::new();
+                if !single {
+                    words.push(run_label.as_str());
+                }
+                if p.y2.is_some() || (single && split.is_none()) {
+                    words.push(column);
+                }
+                if let Some(value) = &split {
+                    words.push(value);
+                }
+                words.join(" ")
+            };
             let pts = points(&part, &p.x, &p.y).map_err(|e| table_error(up, &e))?;
-            // One colour per run; the second and later parts (the test split) are dashed.
-            let mark = if k > 0 { Mark::Dashed } else { mark(p.mark) };
-            chart
-                .series
-                .push(Series::line(&label, pts).with_mark(mark).with_color(slot));
+            chart.series.push(
+                Series::line(&label(&p.y), pts)
+                    .with_mark(style.left(k))
+                    .with_color(style.left_slot),
+            );
             if let Some(y2) = &p.y2 {
                 let pts = points(&part, &p.x, y2).map_err(|e| table_error(up, &e))?;
                 right.push(
-                    Series::line(&format!("{label} {y2}"), pts)
-                        .with_mark(mark_secondary(p.mark))
-                        .with_color(slot),
+                    Series::line(&label(y2), pts)
+                        .with_mark(style.right(k))
+                        .with_color(style.right_slot),
                 );
             }
         }
@@ -184,6 +199,48 @@ pub(crate) fn run(p: LinePlotParams, ctx: &StageContext<'_>) -> Result<(), Stage
     render_chart(&chart, &ctx.out_dir.join(&p.file))
         .map_err(|e| StageError::environment("cannot draw the figure").caused_by(&e))?;
     Ok(())
+}
+
+/// Colours and marks of one input's series. A run keeps the same colour slot in every figure
+/// (slot i for input i; the reference is grey). With a single input and a right-hand axis,
+/// colour tells the two quantities apart instead; splits are solid (the first, e.g. train) and
+/// dashed (the others), and with several inputs the right-hand quantity gets markers.
+struct Style {
+    mark: MarkChoice,
+    left_slot: usize,
+    right_slot: usize,
+    right_markers: bool,
+}
+
+impl Style {
+    fn new(p: &LinePlotParams, single: bool, run: usize) -> Self {
+        let slot = if run >= REFERENCE_SLOT { run + 1 } else { run };
+        let by_quantity = single && p.y2.is_some();
+        Self {
+            mark: p.mark,
+            left_slot: slot,
+            right_slot: if by_quantity { slot + 1 } else { slot },
+            right_markers: !by_quantity,
+        }
+    }
+
+    fn left(&self, part: usize) -> Mark {
+        match (self.mark, part) {
+            (MarkChoice::Points, _) => Mark::Points,
+            (choice, 0) => mark(choice),
+            (_, _) => Mark::Dashed,
+        }
+    }
+
+    fn right(&self, part: usize) -> Mark {
+        match (self.mark, part, self.right_markers) {
+            (MarkChoice::Points, _, _) => Mark::Points,
+            (_, 0, true) => Mark::LineAndPoints,
+            (_, _, true) => Mark::Points,
+            (choice, 0, false) => mark(choice),
+            (_, _, false) => Mark::Dashed,
+        }
+    }
 }
 
 fn axis(label: &str, log: bool) -> Axis {
@@ -202,30 +259,22 @@ fn mark(choice: MarkChoice) -> Mark {
     }
 }
 
-/// Series on the right-hand axis are dashed lines, or points in a scatter plot.
-fn mark_secondary(choice: MarkChoice) -> Mark {
-    match choice {
-        MarkChoice::Points => Mark::Points,
-        MarkChoice::Line | MarkChoice::LineAndPoints => Mark::Dashed,
-    }
-}
-
 /// The palette slot of a reference curve (the ground truth): the grey one.
 const REFERENCE_SLOT: usize = 7;
 
-/// The parts of a table that become series, with their labels.
+/// The parts of a table that become series, with the `split_by` value of each.
 fn parts(
     p: &LinePlotParams,
     table: &pipeline_reports::Table,
-    label: &str,
-) -> Result<Vec<(String, pipeline_reports::Table)>, pipeline_reports::TableError> {
+) -> Result<Vec<(Option<String>, pipeline_reports::Table)>, pipeline_reports::TableError> {
     let Some(column) = &p.split_by else {
-        return Ok(vec![(label.to_owned(), table.clone())]);
+        return Ok(vec![(None, table.clone())]);
     };
     let mut out = Vec::new();
     for value in distinct(table, column)? {
         if p.keep.is_empty() || p.keep.contains(&value) {
-            out.push((format!("{label} {value}"), table.filter_eq(column, &value)?));
+            let part = table.filter_eq(column, &value)?;
+            out.push((Some(value), part));
         }
     }
     Ok(out)

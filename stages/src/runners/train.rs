@@ -58,6 +58,7 @@ fn schedule(p: &TrainParams) -> Schedule {
         batch_size: p.batch_size,
         epochs: p.epochs,
         eval_every: p.eval_every,
+        eval_initial: p.eval_initial,
         eval_batch_size: p.eval_batch_size,
         checkpoint_every: p.checkpoint_every,
     }

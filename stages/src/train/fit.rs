@@ -37,8 +37,10 @@ pub(crate) struct Schedule {
     pub(crate) batch_size: usize,
     /// Passes over the training split.
     pub(crate) epochs: usize,
-    /// Evaluate every this many epochs (and always before training and after the last).
+    /// Evaluate every this many epochs (and always after the last).
     pub(crate) eval_every: usize,
+    /// Evaluate the initial weights too (epoch 0).
+    pub(crate) eval_initial: bool,
     /// Examples per evaluation batch.
     pub(crate) eval_batch_size: usize,
     /// Save weights every this many epochs (and before training); 0 = never.
@@ -100,7 +102,9 @@ impl Fit<'_> {
             self.schedule.epochs
         ));
         let mut rows = Vec::new();
-        self.evaluate_into(0, &mut rows)?;
+        if self.schedule.eval_initial {
+            self.evaluate_into(0, &mut rows)?;
+        }
         self.checkpoint(0)?;
         let epochs = self.schedule.epochs;
         for epoch in 1..=epochs {
