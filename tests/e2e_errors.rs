@@ -165,3 +165,32 @@ fn a_missing_cifar_folder_names_the_files_and_how_to_get_them() {
     );
     assert!(err.contains("cifar-10-binary.tar.gz"), "{err}");
 }
+
+#[test]
+fn data_outside_the_workspace_needs_data_roots() {
+    let ws = Workspace::new();
+    let yaml = "name: p\nstages:\n  d: {kind: images, params: {source: {idx_split: {images: ../../etc/img.gz, labels: /etc/passwd, train: [0, 1], test: [1, 2]}}}}\n";
+    let file = ws.write("p.yaml", yaml);
+    let out = ws.pipeline(&["plan", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("reads ../../etc/img.gz, which is outside the workspace"),
+        "{err}"
+    );
+    assert!(err.contains("reads /etc/passwd"), "{err}");
+    assert!(err.contains("data_roots"), "{err}");
+    let allowed = format!(
+        "data_roots: [/etc, {}]\n{yaml}",
+        ws.path()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("etc")
+            .display()
+    );
+    let file = ws.write("p.yaml", &allowed);
+    let out = ws.pipeline(&["plan", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}

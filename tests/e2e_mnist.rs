@@ -13,7 +13,7 @@ fn a_small_cnn_learns_mnist_in_one_epoch() {
     let file = ws.write(
         "mnist.yaml",
         &format!(
-            "name: mnist\nstages:\n  digits:\n    kind: images\n    params:\n      source:\n        idx_split:\n          images: {d}/t10k-images-idx3-ubyte.gz\n          labels: {d}/t10k-labels-idx1-ubyte.gz\n          train: [0, 8000]\n          test: [8000, 10000]\n  cnn:\n    kind: train\n    inputs: {{data: digits}}\n    threads: 2\n    params:\n      model:\n        layers:\n          - {{conv: {{filters: 16, kernel: 3, padding: same}}}}\n          - relu\n          - {{maxpool: 2}}\n          - flatten\n          - {{dense: 10}}\n      optimizer: {{adam: {{lr: 0.002}}}}\n      batch_size: 32\n      epochs: 1\n",
+            "name: mnist\ndata_roots: [{d}]\nstages:\n  digits:\n    kind: images\n    params:\n      source:\n        idx_split:\n          images: {d}/t10k-images-idx3-ubyte.gz\n          labels: {d}/t10k-labels-idx1-ubyte.gz\n          train: [0, 8000]\n          test: [8000, 10000]\n  cnn:\n    kind: train\n    inputs: {{data: digits}}\n    threads: 2\n    params:\n      model:\n        layers:\n          - {{conv: {{filters: 16, kernel: 3, padding: same}}}}\n          - relu\n          - {{maxpool: 2}}\n          - flatten\n          - {{dense: 10}}\n      optimizer: {{adam: {{lr: 0.002}}}}\n      batch_size: 32\n      epochs: 1\n",
             d = mnist.display()
         ),
     );

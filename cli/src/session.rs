@@ -55,6 +55,19 @@ pub fn pipeline(args: &PipelineArgs, registry: &Registry) -> Result<Pipeline, Fa
     Ok(spec::load(&args.file, &args.set, registry)?)
 }
 
+/// Refuses data files outside the workspace and the pipeline's `data_roots`.
+pub fn check_paths(
+    pipeline: &Pipeline,
+    registry: &Registry,
+    workspace: &Workspace,
+) -> Result<(), Failure> {
+    Ok(pipeline_engine::paths::check_data_paths(
+        pipeline,
+        registry,
+        workspace.root(),
+    )?)
+}
+
 /// The number of cores this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)

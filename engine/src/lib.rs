@@ -22,6 +22,7 @@ pub mod gc;
 pub mod job;
 pub mod key;
 pub mod outputs;
+pub mod paths;
 pub mod plan;
 pub mod record;
 pub mod run;

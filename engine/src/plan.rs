@@ -181,7 +181,7 @@ impl Planner<'_> {
     /// The external files of a stage, resolved against the workspace.
     pub fn external_files(&self, stage: &StageSpec) -> Vec<PathBuf> {
         match self.registry.get(&stage.kind) {
-            Some(kind) => kind.external_files(&stage.params, self.workspace.root()),
+            Some(kind) => kind.external_files(&stage.params),
             None => Vec::new(),
         }
     }

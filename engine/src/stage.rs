@@ -414,8 +414,12 @@ pub trait TypedStage: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Files outside the store that the stage reads (data sets); their contents join its key.
-    fn external_files(&self, _params: &Self::Params, _workspace: &Path) -> Vec<PathBuf> {
+    /// Files outside the store that the stage reads (data sets), as written in the
+    /// parameters: relative paths are resolved against the workspace by the engine. Their
+    /// contents join the stage's key (their paths, as written, too), and the engine refuses
+    /// paths outside the workspace unless the pipeline lists a folder holding them under
+    /// `data_roots`.
+    fn external_files(&self, _params: &Self::Params) -> Vec<PathBuf> {
         Vec::new()
     }
 
@@ -452,8 +456,8 @@ pub trait StageKind: Send + Sync {
         &self,
         params: &crate::spec::yaml::Node,
     ) -> Result<serde_json::Value, crate::spec::yaml::DeError>;
-    /// External files the stage reads, given canonical parameters.
-    fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf>;
+    /// External files the stage reads, as written, given canonical parameters.
+    fn external_files(&self, params: &serde_json::Value) -> Vec<PathBuf>;
     /// Whether the stage may run in the engine's own process.
     fn in_process(&self) -> bool;
 }
@@ -506,9 +510,9 @@ impl<T: TypedStage> StageKind for Typed<T> {
         self.finish(parsed)
             .map_err(|issue| crate::spec::yaml::DeError::from_issue(params, issue))
     }
-    fn external_files(&self, params: &serde_json::Value, workspace: &Path) -> Vec<PathBuf> {
+    fn external_files(&self, params: &serde_json::Value) -> Vec<PathBuf> {
         match decode::<T>(params) {
-            Ok(p) => self.0.external_files(&p, workspace),
+            Ok(p) => self.0.external_files(&p),
             Err(_) => Vec::new(),
         }
     }

@@ -171,12 +171,8 @@ impl TypedStage for Images {
         }
     }
 
-    fn external_files(&self, p: &ImagesParams, workspace: &Path) -> Vec<PathBuf> {
-        p.source
-            .files()
-            .into_iter()
-            .map(|f| workspace.join(f))
-            .collect()
+    fn external_files(&self, p: &ImagesParams) -> Vec<PathBuf> {
+        p.source.files()
     }
 }
 
@@ -260,21 +256,22 @@ mod tests {
             normalize: NormalizeMode::Standardize,
             name: None,
         };
-        let files = Images.external_files(&params, Path::new("/ws"));
+        let files = Images.external_files(&params);
         assert_eq!(
             files,
             vec![
-                PathBuf::from("/ws/a/images.gz"),
+                PathBuf::from("a/images.gz"),
                 PathBuf::from("/abs/labels.gz")
-            ]
+            ],
+            "paths as written: the engine resolves relative ones"
         );
         let cifar = ImagesParams {
             source: ImageSource::Cifar10(CifarDir { dir: "c".into() }),
             ..params
         };
-        let files = Images.external_files(&cifar, Path::new("/ws"));
+        let files = Images.external_files(&cifar);
         assert_eq!(files.len(), 6);
-        assert_eq!(files[5], PathBuf::from("/ws/c/test_batch.bin"));
+        assert_eq!(files[5], PathBuf::from("c/test_batch.bin"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<(), Failure> {
     let registry = session::registry();
     let pipeline = session::pipeline(&args.pipeline, &registry)?;
     let workspace = session::workspace(cli)?;
+    session::check_paths(&pipeline, &registry, &workspace)?;
     let selected = select(&pipeline, &args.stages).map_err(Failure::Input)?;
     let mut forced = BTreeSet::new();
     for name in &args.force {

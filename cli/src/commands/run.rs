@@ -17,6 +17,7 @@ pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Fai
     let registry = session::registry();
     let pipeline = session::pipeline(&args.pipeline, &registry)?;
     let workspace = session::workspace(cli)?;
+    session::check_paths(&pipeline, &registry, &workspace)?;
     let opts = options(args)?;
     let runners = session::runners();
     let executor = ChildProcesses {

@@ -91,6 +91,8 @@ pub struct Pipeline {
     pub stages: Vec<StageSpec>,
     /// The overrides applied, as given.
     pub overrides: Vec<String>,
+    /// Folders outside the workspace that stages may read data from (`data_roots:`).
+    pub data_roots: Vec<PathBuf>,
 }
 
 impl Pipeline {

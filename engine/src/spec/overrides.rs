@@ -13,9 +13,16 @@ use super::error::SpecError;
 use super::yaml::{self, Node, Scalar, Source, Span, Value};
 use crate::suggest::nearest;
 
-const TOP_LEVEL: &[&str] = &["name", "description", "seed", "vars", "stages"];
+const TOP_LEVEL: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "vars",
+    "data_roots",
+    "stages",
+];
 /// Top-level keys an override may add.
-const OPTIONAL_TOP_LEVEL: &[&str] = &["name", "description", "seed"];
+const OPTIONAL_TOP_LEVEL: &[&str] = &["name", "description", "seed", "data_roots"];
 /// Stage keys an override may add.
 const OPTIONAL_STAGE_KEYS: &[&str] = &["params", "seed", "device", "threads", "description"];
 

@@ -14,7 +14,14 @@ use crate::dag::StageGraph;
 use crate::stage::{Arity, Registry, StageKind};
 use crate::suggest::nearest;
 
-const TOP_LEVEL: &[&str] = &["name", "description", "seed", "vars", "stages"];
+const TOP_LEVEL: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "vars",
+    "data_roots",
+    "stages",
+];
 const STAGE_KEYS: &[&str] = &[
     "kind",
     "params",
@@ -89,12 +96,17 @@ pub fn resolve(root: &Node, file: &Path, registry: &Registry) -> Result<Pipeline
     }
     let upstream = bind_inputs(&expanded)?;
     let stages = order(expanded, upstream)?;
+    let data_roots = match root.get("data_roots") {
+        Some(node) => read_typed::<Vec<std::path::PathBuf>>(node, "data_roots", &mut lookup)?,
+        None => Vec::new(),
+    };
     Ok(Pipeline {
         name,
         file: file.to_path_buf(),
         description,
         stages,
         overrides: Vec::new(),
+        data_roots,
     })
 }
 
