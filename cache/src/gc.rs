@@ -26,7 +26,11 @@ pub struct GcReport {
 }
 
 /// Removes everything not reachable from `roots`; with `dry_run`, only reports.
-pub fn collect(store: &Store, roots: &BTreeSet<StageKey>, dry_run: bool) -> Result<GcReport, StoreError> {
+pub fn collect(
+    store: &Store,
+    roots: &BTreeSet<StageKey>,
+    dry_run: bool,
+) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
     let mut live = BTreeSet::new();
     for (_, path) in list_files(&store.layout().manifests())? {
@@ -63,18 +67,23 @@ pub fn collect(store: &Store, roots: &BTreeSet<StageKey>, dry_run: bool) -> Resu
 }
 
 fn is_temporary(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 /// Removes staging folders left by processes of this host that are gone (a killed run cannot
 /// clean up after itself). Folders of live processes, and of other hosts, are left alone.
 pub fn clean_staging(store: &Store) -> Result<usize, StoreError> {
     let dir = store.layout().staging();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = owner_pid(&name) else { continue };
+        let Some(pid) = owner_pid(&name) else {
+            continue;
+        };
         if !process_alive(pid) {
             crate::store::remove_tree(&entry.path()).ctx("remove", &entry.path())?;
             removed += 1;
@@ -91,7 +100,9 @@ fn owner_pid(name: &str) -> Option<u32> {
 }
 
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks whether the process exists.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
@@ -109,7 +120,9 @@ mod tests {
         for (name, bytes) in files {
             std::fs::write(staging.path().join(name), bytes).unwrap();
         }
-        store.commit(&StageKey(Digest::of(&[n])), staging.path(), BTreeMap::new()).unwrap()
+        store
+            .commit(&StageKey(Digest::of(&[n])), staging.path(), BTreeMap::new())
+            .unwrap()
     }
 
     #[test]
@@ -122,7 +135,10 @@ mod tests {
         let dry = collect(&store, &roots, true).unwrap();
         assert_eq!(dry.removed_manifests.len(), 1);
         assert_eq!(dry.removed_objects.len(), 1, "the shared object stays");
-        assert!(store.manifest(&b.key).unwrap().is_some(), "a dry run removes nothing");
+        assert!(
+            store.manifest(&b.key).unwrap().is_some(),
+            "a dry run removes nothing"
+        );
         let done = collect(&store, &roots, false).unwrap();
         assert_eq!(done.freed_bytes, 6);
         assert!(store.manifest(&b.key).unwrap().is_none());
