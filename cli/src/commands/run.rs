@@ -32,7 +32,13 @@ pub fn execute(cli: &Cli, args: &RunArgs, cancel: &AtomicBool) -> Result<(), Fai
     progress.finish();
     let outputs = workspace.root().join("outputs").join(&pipeline.name);
     eprint!("{}", report::summary(&summary, &outputs, cli.verbose));
-    write_report(cli, &workspace, &pipeline);
+    // A run that computed nothing leaves the report of the last run that did (rewriting a
+    // report of every figure would be most of a no-op rerun's time); `pipeline report`
+    // rewrites it on demand.
+    let (ran, _, failed, skipped) = summary.counts();
+    if ran + failed + skipped > 0 || !outputs.join("report.html").exists() {
+        write_report(cli, &workspace, &pipeline);
+    }
     if summary.succeeded() {
         Ok(())
     } else {
