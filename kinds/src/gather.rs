@@ -183,10 +183,9 @@ fn typed_column(values: Vec<String>) -> ColumnData {
         .iter()
         .map(|v| v.parse::<f64>())
         .collect::<Result<Vec<_>, _>>()
+        && floats.iter().all(|f| f.is_finite())
     {
-        if floats.iter().all(|f| f.is_finite()) {
-            return ColumnData::F64(floats.into_iter().map(Some).collect());
-        }
+        return ColumnData::F64(floats.into_iter().map(Some).collect());
     }
     ColumnData::Str(values)
 }

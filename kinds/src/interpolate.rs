@@ -17,6 +17,18 @@
 //! that its ends reproduce the two models' own losses. Both models must come from `train`
 //! stages of the same architecture and fit `data`.
 //!
+//! `a_epoch` and `b_epoch` take a model's weights from one of its checkpoints instead of its
+//! final weights (`checkpoints/epoch-NNNN.safetensors`, written by `train` with
+//! `checkpoint_every`); one training run bound to both inputs with `a_epoch: 0` gives the line
+//! from its initial to its final weights (Goodfellow et al.'s first experiment):
+//!
+//! ```yaml
+//! init_to_final:
+//!   kind: interpolate
+//!   inputs: {a: train_deep, b: train_deep, data: sinc}
+//!   params: {a_epoch: 0, alpha_min: -0.5, alpha_max: 1.5, points: 41}
+//! ```
+//!
 //! Output: `interpolation.parquet`, long format, one row per α and split: `alpha`, `split`
 //! (`train`, `test`), `loss`, `accuracy` (empty for regression).
 //!
@@ -47,6 +59,13 @@ pub struct InterpolateParams {
     /// Examples per evaluation batch (affects speed and memory only).
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,
+    /// Model `a`'s checkpoint of this epoch instead of its final weights (left out of the
+    /// canonical parameters when absent, so that existing stages kept their cache keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_epoch: Option<usize>,
+    /// Model `b`'s checkpoint of this epoch instead of its final weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_epoch: Option<usize>,
 }
 
 fn default_alpha_min() -> f64 {
@@ -183,6 +202,8 @@ mod tests {
             alpha_max: max,
             points,
             eval_batch_size: 1000,
+            a_epoch: None,
+            b_epoch: None,
         };
         let key = |p: InterpolateParams| Interpolate.check(&p).err().map(|e| e.path.join("."));
         assert_eq!(key(p(-1.0, 2.0, 31)), None);

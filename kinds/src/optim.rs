@@ -24,8 +24,15 @@ pub enum OptimizerSpec {
 
 impl Default for OptimizerSpec {
     fn default() -> Self {
+        Self::adam(1e-3)
+    }
+}
+
+impl OptimizerSpec {
+    /// Adam with learning rate `lr` and PyTorch's other defaults.
+    pub fn adam(lr: f64) -> Self {
         OptimizerSpec::Adam(AdamSpec {
-            lr: 1e-3,
+            lr,
             betas: default_betas(),
             eps: default_eps(),
             weight_decay: 0.0,

@@ -19,6 +19,15 @@
 //! model), and `checkpoints/epoch-NNNN.safetensors` when `checkpoint_every` is above 0 (epoch 0
 //! is the initial weights).
 //!
+//! With `log_steps: true`, also `steps.parquet`: one row per optimizer step, `step` (from 1),
+//! `epoch`, `loss` (the step's mini-batch loss), `grad_norm` (the norm of the mini-batch
+//! gradient over all parameters, the square root of the sum of squares over every parameter
+//! tensor, taken before the optimizer's update and before weight decay is added to it) and
+//! `scope` (`mini_batch`: these are figures of one batch, not of the whole training split).
+//! Both come from the backward pass the step makes anyway, and the loop reads them from the
+//! device once per epoch. `log_steps` is left out of the canonical parameters while it is
+//! false, so existing stages kept their cache keys and their `metrics.parquet` bytes.
+//!
 //! This is the declaration; the training itself runs in the `pipeline-stages` crate.
 
 use pipeline_engine::stage::{InputSlot, ParamIssue, TypedStage};
@@ -60,6 +69,13 @@ pub struct TrainParams {
     /// Save weights every this many epochs into `checkpoints/`; 0 = never.
     #[serde(default)]
     pub checkpoint_every: usize,
+    /// Write every step's mini-batch loss and gradient norm to `steps.parquet`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub log_steps: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// The training loss as written in a pipeline.

@@ -3,27 +3,117 @@
 
 use std::sync::Arc;
 
-use pipeline_engine::spec::yaml::{Source, parse};
-use pipeline_engine::stage::{StageKind, typed};
+use pipeline_engine::spec::yaml::{Node, Source, parse};
+use pipeline_engine::stage::{Registry, StageKind, typed};
 use serde_json::{Value, json};
 
+use crate::critical_point::CriticalPoint;
 use crate::functions::Functions;
 use crate::images::Images;
 use crate::interpolate::Interpolate;
-use crate::plot::LinePlot;
+use crate::loss_surface::LossSurface;
+use crate::parameter_curves::ParameterCurves;
+use crate::pca::Pca;
+use crate::plot::{HeatmapPlot, LinePlot};
 use crate::predict::Predict;
 use crate::random_labels::RandomLabels;
 use crate::sensitivity::Sensitivity;
 use crate::sharpness::Sharpness;
 use crate::train::Train;
 
-fn canonical(kind: &dyn StageKind, yaml: &str) -> Result<Value, String> {
+fn yaml(text: &str) -> Result<Node, String> {
     let source = Arc::new(Source {
         name: "test.yaml".to_owned(),
-        text: yaml.to_owned(),
+        text: text.to_owned(),
     });
-    let node = parse(&source).map_err(|e| format!("{e:?}"))?;
-    kind.canonicalize_yaml(&node).map_err(|e| format!("{e:?}"))
+    parse(&source).map_err(|e| format!("{e:?}"))
+}
+
+fn canonical(kind: &dyn StageKind, text: &str) -> Result<Value, String> {
+    kind.canonicalize_yaml(&yaml(text)?)
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The `//!` documentation of a source file, without the comment markers.
+fn module_doc(source: &str) -> String {
+    let lines = source.lines().map_while(|line| {
+        line.strip_prefix("//! ")
+            .or_else(|| (line == "//!").then_some(""))
+    });
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+/// Every kind that carries a whole-stage example: it is one stage of its own kind whose
+/// `params` canonicalize.
+#[test]
+fn every_stage_example_parses_as_a_stage_of_its_kind() -> Result<(), String> {
+    let mut registry = Registry::new();
+    crate::register(&mut registry);
+    for kind in registry.kinds().filter(|k| !k.example().is_empty()) {
+        let node = yaml(kind.example())?;
+        let [(_, stage)] = node.as_map().ok_or("not a mapping")? else {
+            return Err(format!("{}: the example is not one stage", kind.name()));
+        };
+        assert_eq!(stage.get("kind").and_then(Node::as_str), Some(kind.name()));
+        let params = stage.get("params").ok_or("no params")?;
+        kind.canonicalize_yaml(params)
+            .map_err(|e| format!("{}: {e:?}", kind.name()))?;
+        for slot in stage.get("inputs").and_then(Node::as_map).unwrap_or(&[]) {
+            let name = slot.0.as_str().unwrap_or_default();
+            assert!(
+                kind.inputs().iter().any(|s| s.name == name),
+                "{}: no input `{name}`",
+                kind.name()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The examples of the new kinds are the ones their module documentation shows.
+#[test]
+fn stage_examples_are_the_documented_ones() {
+    let kinds = [
+        (typed(Pca), include_str!("pca.rs")),
+        (typed(CriticalPoint), include_str!("critical_point.rs")),
+        (typed(ParameterCurves), include_str!("parameter_curves.rs")),
+        (typed(LossSurface), include_str!("loss_surface.rs")),
+        (typed(HeatmapPlot), include_str!("plot/heatmap.rs")),
+    ];
+    for (kind, source) in kinds {
+        let example = kind.example().trim_end();
+        assert!(!example.is_empty(), "{}", kind.name());
+        assert!(module_doc(source).contains(example), "{}", kind.name());
+    }
+}
+
+#[test]
+fn landscape_options_of_existing_kinds_canonicalize_and_keep_old_keys() -> Result<(), String> {
+    let train = "model: {mlp: {hidden: [5]}}\nepochs: 1\n";
+    let plain = canonical(typed(Train).as_ref(), train)?;
+    assert_eq!(plain.get("log_steps"), None, "the default is left out");
+    let logged = canonical(typed(Train).as_ref(), &format!("{train}log_steps: true\n"))?;
+    assert_eq!(logged["log_steps"], json!(true));
+    let i = canonical(
+        typed(Interpolate).as_ref(),
+        "{a_epoch: 0, alpha_min: -0.5, alpha_max: 1.5, points: 41}",
+    )?;
+    assert_eq!((i["a_epoch"].clone(), i.get("b_epoch")), (json!(0), None));
+    let steps = "table: steps.parquet\nx: step\ny: loss\nlog_y: true\npanels:\n  - \
+                 {y: grad_norm, y_label: gradient norm (log scale), log_y: true}\n\
+                 title: loss and gradient norm per iteration\nx_label: iteration\n\
+                 y_label: loss (log scale)\nfile: steps\n";
+    let p = canonical(typed(LinePlot).as_ref(), steps)?;
+    assert_eq!(p["panels"][0]["log_y"], json!(true));
+    assert_eq!(p.get("order"), None);
+    let path = "{x: pc1, y: pc2, split_by: run, order: table, color_by: split, annotate: loss, \
+                title: t, x_label: a, y_label: b}";
+    let p = canonical(typed(LinePlot).as_ref(), path)?;
+    assert_eq!(
+        (p["order"].clone(), p["color_by"].clone()),
+        (json!("table"), json!("split"))
+    );
+    Ok(())
 }
 
 #[test]
@@ -93,6 +183,16 @@ fn analysis_mistakes_point_at_the_key() {
         (typed(Sensitivity), "{train_limit: 0}", "train_limit"),
         (typed(Sharpness), "{epsilon: -1.0}", "epsilon"),
         (typed(Sharpness), "{sample: 10}", "sample"),
+        (typed(CriticalPoint), "{tau: 1.5}", "tau"),
+        (typed(CriticalPoint), "{radius: 0}", "radius"),
+        (typed(ParameterCurves), "{points: 4}", "points"),
+        (typed(LossSurface), "{range: -1}", "range"),
+        (typed(Pca), "{layer: ''}", "layer"),
+        (
+            typed(LinePlot),
+            "{x: a, y: b, title: t, x_label: a, y_label: b, color_by: split}",
+            "color_by",
+        ),
     ];
     for (kind, yaml, key) in cases {
         let err = canonical(kind.as_ref(), yaml);

@@ -7,7 +7,8 @@
 //! (`pipeline_kinds::model::spec`) and writes metrics, checkpoints and the final weights;
 //! `predict` evaluates a trained model on a data set; `random_labels` and the analyses
 //! `interpolate`, `sensitivity` and `sharpness` (`analysis`) serve the generalization
-//! experiments. Models are functional over an ordered list of parameter tensors rather than
+//! experiments, and `pca`, `critical_point`, `parameter_curves` and `loss_surface` the
+//! optimization-landscape ones. Models are functional over an ordered list of parameter tensors rather than
 //! tied to tch's `VarStore`, because the analyses evaluate interpolated and perturbed weights
 //! and take gradients with respect to inputs, and later work trains many models stacked into
 //! one computation.
@@ -31,9 +32,13 @@ pub(crate) mod train;
 pub(crate) mod testing;
 
 use pipeline_engine::stage::Runners;
+use pipeline_kinds::critical_point::CriticalPoint;
 use pipeline_kinds::functions::Functions;
 use pipeline_kinds::images::Images;
 use pipeline_kinds::interpolate::Interpolate;
+use pipeline_kinds::loss_surface::LossSurface;
+use pipeline_kinds::parameter_curves::ParameterCurves;
+use pipeline_kinds::pca::Pca;
 use pipeline_kinds::predict::Predict;
 use pipeline_kinds::random_labels::RandomLabels;
 use pipeline_kinds::sensitivity::Sensitivity;
@@ -51,7 +56,11 @@ pub fn register_runners(runners: &mut Runners) {
         .add::<Predict>(crate::runners::predict::run)
         .add::<Interpolate>(crate::runners::interpolate::run)
         .add::<Sensitivity>(crate::runners::sensitivity::run)
-        .add::<Sharpness>(crate::runners::sharpness::run);
+        .add::<Sharpness>(crate::runners::sharpness::run)
+        .add::<Pca>(crate::runners::pca::run)
+        .add::<CriticalPoint>(crate::runners::critical_point::run)
+        .add::<ParameterCurves>(crate::runners::parameter_curves::run)
+        .add::<LossSurface>(crate::runners::loss_surface::run);
     pipeline_kinds::register_runners(runners);
 }
 
@@ -69,7 +78,16 @@ mod tests {
         register_runners(&mut runners);
         let missing: Vec<&str> = registry.names().filter(|n| !runners.has(n)).collect();
         assert!(missing.is_empty(), "no runner for {missing:?}");
-        let analyses = ["random_labels", "interpolate", "sensitivity", "sharpness"];
+        let analyses = [
+            "random_labels",
+            "interpolate",
+            "sensitivity",
+            "sharpness",
+            "pca",
+            "critical_point",
+            "parameter_curves",
+            "loss_surface",
+        ];
         for kind in ["functions", "images", "train", "predict"]
             .iter()
             .chain(&analyses)

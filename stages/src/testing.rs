@@ -59,9 +59,11 @@ pub(crate) fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     path
 }
 
-/// Serializes tests that use libtorch's global generator (initialisation, dropout, training):
-/// the test harness runs tests on parallel threads, and a draw by one test between another's
-/// seeding and drawing would break the other's reproducibility.
+/// Serializes tests that use libtorch's global state: its generator (initialisation, dropout,
+/// training) and its intra-op thread count. The test harness runs tests on parallel threads;
+/// a draw or a reseeding by one test between another's seeding and drawing, or a thread count
+/// changed under it, would break the other's reproducibility. Every stage runner reseeds and
+/// sets the thread count (`init_torch`), so every test that runs a stage takes this lock.
 pub(crate) fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
@@ -190,4 +192,42 @@ pub(crate) fn train_model(
         &Events::default(),
     )?;
     Ok(out)
+}
+
+/// A 1-D function data set (`sinc` or `sign`) of `n` training points, written into
+/// `root/name` by the `functions` stage.
+pub(crate) fn function_data(
+    root: &Path,
+    name: &str,
+    function: &str,
+    n: usize,
+) -> Result<PathBuf, pipeline_engine::stage::StageError> {
+    let out = subdir(root, name);
+    let params = serde_json::json!({"function": function, "n": n});
+    run_stage("functions", params, &[], &out, 0, &Events::default())?;
+    Ok(out)
+}
+
+/// Runs `f` with a stage context that binds no inputs, drops events and is never cancelled,
+/// for tests of analysis code that reports progress.
+pub(crate) fn with_quiet_context<R>(
+    f: impl FnOnce(&pipeline_engine::stage::StageContext<'_>) -> R,
+) -> R {
+    let inputs = pipeline_engine::stage::StageInputs::default();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ctx = pipeline_engine::stage::StageContext {
+        stage: "test-stage",
+        pipeline: "test",
+        inputs: &inputs,
+        out_dir: here,
+        resume_dir: here,
+        workspace: here,
+        seed: 0,
+        threads: 1,
+        device: pipeline_engine::stage::Device::Cpu,
+        events: &pipeline_engine::stage::NoEvents,
+        cancel: &cancel,
+    };
+    f(&ctx)
 }

@@ -7,7 +7,9 @@ use plotters::chart::{ChartBuilder, DualCoordChartContext, SeriesAnno};
 use plotters::coord::Shift;
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::drawing::{DrawingArea, DrawingAreaErrorKind};
-use plotters::element::{DashedPathElement, Drawable, PathElement, PointCollection, Text};
+use plotters::element::{
+    DashedPathElement, Drawable, EmptyElement, PathElement, PointCollection, Text,
+};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{BLACK, Color, IntoFont, RGBColor, TextStyle, WHITE};
 use plotters_backend::DrawingBackend;
@@ -37,6 +39,11 @@ type Dual<'a, DB> = DualCoordChartContext<'a, DB, Coord, Coord>;
 /// Draws mesh lines in a light grey.
 const GRID_BOLD: RGBColor = RGBColor(214, 214, 214);
 const GRID_LIGHT: RGBColor = RGBColor(240, 240, 240);
+
+/// The text size of point labels.
+const POINT_LABEL_SIZE: u32 = 14;
+/// Where a point label starts, in pixels from its point (right and up).
+const POINT_LABEL_OFFSET: (i32, i32) = (5, -16);
 
 /// The most markers drawn on a line-and-points series; longer series get every k-th point.
 const MAX_LINE_MARKERS: usize = 40;
@@ -162,6 +169,27 @@ fn draw_series<'a, DB: DrawingBackend + 'a>(
         })
         .collect();
     draw_on(ctx, series.secondary, markers)?;
+    draw_labels(ctx, series, style)
+}
+
+/// Writes each point label of `series` just above and right of its point, in its colour.
+fn draw_labels<'a, DB: DrawingBackend + 'a>(
+    ctx: &mut Dual<'a, DB>,
+    series: &PreparedSeries,
+    style: SeriesStyle,
+) -> Result<(), DrawFailure> {
+    if series.labels.is_empty() {
+        return Ok(());
+    }
+    let font = text(POINT_LABEL_SIZE).color(&style.color);
+    let labels = series
+        .labels
+        .iter()
+        .map(|(at, label)| {
+            EmptyElement::at(*at) + Text::new(label.clone(), POINT_LABEL_OFFSET, font.clone())
+        })
+        .collect();
+    draw_on(ctx, series.secondary, labels)?;
     Ok(())
 }
 

@@ -14,6 +14,17 @@ use super::spec::{Axis, Chart, Mark, Scale, Series};
 /// The margin added on each side of a range taken from the data, as a fraction of its span.
 const MARGIN: f64 = 0.05;
 
+/// Consecutive line points closer than this fraction of both axes' spans are merged (see
+/// [`thin`]).
+const THIN: f64 = 1.0 / 250.0;
+
+/// The width of a chart's plotting area over its height, about (see [`split_sharp_turns`]).
+const PLOT_ASPECT: f64 = 1.6;
+
+/// A line turning by more than this (a cosine: 120°) is drawn as two lines (see
+/// [`split_sharp_turns`]).
+const SHARP_TURN: f64 = -0.5;
+
 /// A resolved axis: its label and coordinate range.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PreparedAxis {
@@ -36,6 +47,8 @@ pub(crate) struct PreparedSeries {
     pub(crate) lines: Vec<Vec<(f64, f64)>>,
     /// The points to mark (empty for lines without markers).
     pub(crate) markers: Vec<(f64, f64)>,
+    /// Text to write beside points, with the point (transformed, inside the box).
+    pub(crate) labels: Vec<((f64, f64), String)>,
 }
 
 /// A chart ready to draw.
@@ -59,10 +72,12 @@ impl PreparedChart {
     }
 }
 
-/// Prepares `chart`; fails with a message naming the axis when a fixed range is invalid.
+/// Prepares `chart`; fails with a message naming the axis when a fixed range is invalid, or
+/// the series whose labels do not match its points.
 pub(crate) fn prepare_chart(chart: &Chart) -> Result<PreparedChart, String> {
     let right: &[Series] = chart.y2.as_ref().map_or(&[], |(_, s)| s.as_slice());
     let all = || chart.series.iter().chain(right);
+    check_labels(all())?;
     let mut notes = Vec::new();
     let x_log = use_log(&chart.x, all().flat_map(xs), &mut notes);
     let y_log = use_log(&chart.y, chart.series.iter().flat_map(ys), &mut notes);
@@ -102,6 +117,21 @@ pub(crate) fn prepare_chart(chart: &Chart) -> Result<PreparedChart, String> {
     })
 }
 
+/// Every series' labels are absent or one per point.
+fn check_labels<'a>(series: impl Iterator<Item = &'a Series>) -> Result<(), String> {
+    for s in series {
+        if !s.labels.is_empty() && s.labels.len() != s.points.len() {
+            return Err(format!(
+                "series `{}` has {} labels for {} points",
+                s.label,
+                s.labels.len(),
+                s.points.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn xs(series: &Series) -> impl Iterator<Item = f64> + '_ {
     series.points.iter().map(|p| p.0)
 }
@@ -138,9 +168,11 @@ pub(crate) fn use_log(
     false
 }
 
-/// A series after dropping unusable points: runs of consecutive kept points, transformed.
+/// A series after dropping unusable points: runs of consecutive kept points, transformed,
+/// and the kept points that carry a label.
 struct CleanSeries {
     runs: Vec<Vec<(f64, f64)>>,
+    labels: Vec<((f64, f64), String)>,
 }
 
 impl CleanSeries {
@@ -156,7 +188,8 @@ impl CleanSeries {
 fn clean(series: &Series, (x_log, y_log): (bool, bool), chart: &str) -> CleanSeries {
     let (mut non_finite, mut non_positive) = (0usize, 0usize);
     let mut runs = vec![Vec::new()];
-    for &(x, y) in &series.points {
+    let mut labels = Vec::new();
+    for (i, &(x, y)) in series.points.iter().enumerate() {
         let dropped = if !(x.is_finite() && y.is_finite()) {
             non_finite += 1;
             true
@@ -166,8 +199,13 @@ fn clean(series: &Series, (x_log, y_log): (bool, bool), chart: &str) -> CleanSer
         } else {
             false
         };
+        let at = (transform(x, x_log), transform(y, y_log));
+        match series.labels.get(i) {
+            Some(text) if !dropped && !text.is_empty() => labels.push((at, text.clone())),
+            _ => {}
+        }
         match runs.last_mut() {
-            Some(run) if !dropped => run.push((transform(x, x_log), transform(y, y_log))),
+            Some(run) if !dropped => run.push(at),
             Some(run) if !run.is_empty() => runs.push(Vec::new()),
             _ => {}
         }
@@ -179,7 +217,7 @@ fn clean(series: &Series, (x_log, y_log): (bool, bool), chart: &str) -> CleanSer
     if non_positive > 0 {
         tracing::warn!(chart, series = %series.label, dropped = non_positive, "dropped non-positive values on a log axis");
     }
-    CleanSeries { runs }
+    CleanSeries { runs, labels }
 }
 
 /// A value in the axis' transformed space.
@@ -302,6 +340,7 @@ fn place(
             .runs
             .iter()
             .flat_map(|run| clip_polyline(run, bounds))
+            .flat_map(|line| split_sharp_turns(thin(&line, bounds), bounds))
             .collect()
     } else {
         Vec::new()
@@ -317,6 +356,12 @@ fn place(
     } else {
         Vec::new()
     };
+    let labels = clean
+        .labels
+        .iter()
+        .filter(|(at, _)| bounds.contains(*at))
+        .cloned()
+        .collect();
     PreparedSeries {
         label,
         mark,
@@ -324,12 +369,111 @@ fn place(
         secondary,
         lines,
         markers,
+        labels,
     }
+}
+
+/// The polyline without the points that lie within [`THIN`] of both axes' spans of the last
+/// point kept (the last point always stays). At the figures' sizes such points fall on the
+/// same pixel or its neighbour, where they change nothing visible but make plotters' wide
+/// lines fail: two consecutive points on one pixel give its line-joining code a zero-length
+/// segment, whose direction is NaN, and a spike from the point to the image's edge. Noisy
+/// series of thousands of points (a loss at every training step) have many such pairs.
+fn thin(line: &[(f64, f64)], bounds: Bounds) -> Vec<(f64, f64)> {
+    let (tx, ty) = (
+        (bounds.x.1 - bounds.x.0) * THIN,
+        (bounds.y.1 - bounds.y.0) * THIN,
+    );
+    let mut kept: Vec<(f64, f64)> = Vec::with_capacity(line.len());
+    for (i, &p) in line.iter().enumerate() {
+        let near = kept
+            .last()
+            .is_some_and(|q| (p.0 - q.0).abs() < tx && (p.1 - q.1).abs() < ty);
+        if !near {
+            kept.push(p);
+        } else if i + 1 == line.len() && kept.len() > 1 {
+            let end = kept.len() - 1;
+            kept[end] = p;
+        }
+    }
+    kept
+}
+
+/// The polyline cut into pieces wherever it turns back by more than 120° (in the plot's
+/// proportions), each piece ending where the next begins. plotters draws a wide line as one
+/// polygon whose corners are the intersections of the edges of neighbouring segments; at a
+/// turn of nearly 180° (a noisy series going up and down from one point to the next) those
+/// intersections lie far away and the line grows spikes across the figure. Pieces have no
+/// such corners.
+fn split_sharp_turns(line: Vec<(f64, f64)>, bounds: Bounds) -> Vec<Vec<(f64, f64)>> {
+    let (sx, sy) = (
+        bounds.x.1 - bounds.x.0,
+        (bounds.y.1 - bounds.y.0) * PLOT_ASPECT,
+    );
+    let direction = |a: (f64, f64), b: (f64, f64)| ((b.0 - a.0) / sx, (b.1 - a.1) / sy);
+    let mut pieces = Vec::new();
+    let mut piece: Vec<(f64, f64)> = Vec::new();
+    for (i, &p) in line.iter().enumerate() {
+        piece.push(p);
+        let (Some(&before), Some(&after)) =
+            (i.checked_sub(1).and_then(|j| line.get(j)), line.get(i + 1))
+        else {
+            continue;
+        };
+        let (u, v) = (direction(before, p), direction(p, after));
+        let lengths = (u.0.hypot(u.1) * v.0.hypot(v.1)).max(f64::MIN_POSITIVE);
+        if (u.0 * v.0 + u.1 * v.1) / lengths < SHARP_TURN {
+            pieces.push(std::mem::replace(&mut piece, vec![p]));
+        }
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_turns_back_is_cut_at_the_turn() {
+        let bounds = Bounds {
+            x: (0.0, 10.0),
+            y: (0.0, 10.0),
+        };
+        let zigzag = vec![(0.0, 0.0), (1.0, 8.0), (2.0, 0.0), (3.0, 1.0), (4.0, 2.0)];
+        let pieces = split_sharp_turns(zigzag, bounds);
+        assert_eq!(
+            pieces,
+            [
+                vec![(0.0, 0.0), (1.0, 8.0)],
+                // A turn of about 110° at (2, 0) in the plot's proportions: kept whole.
+                vec![(1.0, 8.0), (2.0, 0.0), (3.0, 1.0), (4.0, 2.0)]
+            ]
+        );
+        let gentle = vec![(0.0, 0.0), (1.0, 1.0), (2.0, 1.5)];
+        assert_eq!(split_sharp_turns(gentle.clone(), bounds), [gentle]);
+    }
+
+    #[test]
+    fn points_on_one_pixel_are_merged_and_the_ends_kept() {
+        let bounds = Bounds {
+            x: (0.0, 1000.0),
+            y: (0.0, 1000.0),
+        };
+        let line = [
+            (0.0, 0.0),
+            (1.0, 1.0),
+            (2.0, 500.0),
+            (2.5, 500.5),
+            (3.0, 501.0),
+        ];
+        assert_eq!(thin(&line, bounds), [(0.0, 0.0), (3.0, 501.0)]);
+        let far = [(0.0, 0.0), (10.0, 10.0), (20.0, 20.0)];
+        assert_eq!(thin(&far, bounds), far);
+        assert_eq!(thin(&[(0.0, 0.0), (1.0, 1.0)], bounds), [(0.0, 0.0)]);
+    }
 
     fn loss_chart(points: Vec<(f64, f64)>) -> Chart {
         Chart::new("loss", Axis::linear("epoch"), Axis::log("loss"))
@@ -386,6 +530,27 @@ mod tests {
         );
         chart.y.range = Some((f64::NAN, 1.0));
         assert!(prepare_chart(&chart).is_err());
+    }
+
+    #[test]
+    fn labels_follow_their_points_and_must_match_them() -> Result<(), String> {
+        let series = Series::line("a", vec![(0.0, 1.0), (1.0, 0.0), (2.0, 0.1)]).with_labels(vec![
+            "one".into(),
+            "dropped".into(),
+            String::new(),
+        ]);
+        let chart =
+            Chart::new("loss", Axis::linear("epoch"), Axis::log("loss")).with_series(series);
+        let prepared = prepare_chart(&chart)?;
+        assert_eq!(
+            prepared.series[0].labels,
+            vec![((0.0, 0.0), "one".to_owned())]
+        );
+        let mut bad = chart;
+        bad.series[0].labels.pop();
+        let err = prepare_chart(&bad).err().unwrap_or_default();
+        assert_eq!(err, "series `a` has 2 labels for 3 points");
+        Ok(())
     }
 
     #[test]

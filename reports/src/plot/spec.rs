@@ -74,6 +74,11 @@ pub struct Series {
     /// train and test curves, say). `None`: the series' position in the chart.
     #[serde(default)]
     pub color: Option<usize>,
+    /// Text written beside each point (a loss value at each point of a trajectory, say): empty
+    /// for no labels, else one entry per point, in the order of `points`; an empty entry leaves
+    /// its point unlabelled.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 impl Series {
@@ -84,6 +89,7 @@ impl Series {
             points,
             mark: Mark::Line,
             color: None,
+            labels: Vec::new(),
         }
     }
 
@@ -94,6 +100,7 @@ impl Series {
             points,
             mark: Mark::Points,
             color: None,
+            labels: Vec::new(),
         }
     }
 
@@ -106,6 +113,12 @@ impl Series {
     /// The same series coloured from palette slot `slot`.
     pub fn with_color(mut self, slot: usize) -> Self {
         self.color = Some(slot);
+        self
+    }
+
+    /// The same series with a text label beside each point (see [`Series::labels`]).
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
         self
     }
 }

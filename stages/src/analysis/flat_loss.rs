@@ -99,7 +99,7 @@ impl FlatLoss<'_> {
     }
 
     /// The batches of the examples, in order.
-    fn batches(&self) -> Result<Vec<(Tensor, Tensor)>, StageError> {
+    pub(super) fn batches(&self) -> Result<Vec<(Tensor, Tensor)>, StageError> {
         let mut batches = Vec::new();
         let mut start = 0;
         while start < self.examples.len {
@@ -112,7 +112,12 @@ impl FlatLoss<'_> {
     }
 
     /// The summed loss of one batch, differentiable with respect to `alias`.
-    fn batch_sum(&self, alias: &Tensor, x: &Tensor, y: &Tensor) -> Result<Tensor, StageError> {
+    pub(super) fn batch_sum(
+        &self,
+        alias: &Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> Result<Tensor, StageError> {
         let out = forward(self.plan, &views(self.plan, alias)?, self.buffers, x, false)?;
         let sum = self.loss.sum(&out, y).ctx("computing the loss")?;
         sum.f_to_kind(Kind::Double).ctx("computing the loss")
@@ -120,7 +125,7 @@ impl FlatLoss<'_> {
 }
 
 /// A tensor sharing `point`'s values that requires gradients.
-fn differentiable(point: &Tensor) -> Result<Tensor, StageError> {
+pub(super) fn differentiable(point: &Tensor) -> Result<Tensor, StageError> {
     point
         .f_detach()
         .and_then(|t| t.f_set_requires_grad(true))
@@ -128,7 +133,7 @@ fn differentiable(point: &Tensor) -> Result<Tensor, StageError> {
 }
 
 /// The gradient of the scalar `y` with respect to `x`; `create_graph` keeps it differentiable.
-fn backward(y: &Tensor, x: &Tensor, create_graph: bool) -> Result<Tensor, StageError> {
+pub(super) fn backward(y: &Tensor, x: &Tensor, create_graph: bool) -> Result<Tensor, StageError> {
     let mut grads = Tensor::f_run_backward(&[y], &[x], create_graph, create_graph)
         .ctx("backward pass with respect to the parameters")?;
     let g = grads.pop().filter(Tensor::defined);

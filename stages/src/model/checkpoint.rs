@@ -7,7 +7,7 @@
 //! PyTorch users can load them with `safetensors.torch.load_file` and map the names onto an
 //! `nn.Sequential` of the same layers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pipeline_engine::stage::StageError;
 use pipeline_kinds::model::plan::{Plan, TensorSpec, plan};
@@ -25,8 +25,40 @@ use crate::tensor_file::{read_tensors, take_checked, write_tensors};
 pub(crate) const MODEL_JSON: &str = "model.json";
 /// The final weights of a saved model.
 pub(crate) const MODEL_WEIGHTS: &str = "model.safetensors";
+/// The folder of a training run's checkpoints.
+pub(crate) const CHECKPOINTS_DIR: &str = "checkpoints";
 /// The version of `model.json`'s layout.
 const FORMAT: u32 = 1;
+
+/// The checkpoint of `epoch` in the output folder `dir` of a training run
+/// (`checkpoints/epoch-NNNN.safetensors`).
+pub(crate) fn checkpoint_file(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(CHECKPOINTS_DIR)
+        .join(format!("epoch-{epoch:04}.safetensors"))
+}
+
+/// The epochs of the checkpoints in the output folder `dir` of a training run, ascending
+/// (none when it has no checkpoint folder).
+pub(crate) fn checkpoint_epochs(dir: &Path) -> Result<Vec<usize>, StageError> {
+    let folder = dir.join(CHECKPOINTS_DIR);
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(&folder).map_err(|e| StageError::io("list", &folder, &e))?;
+    let mut epochs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StageError::io("list", &folder, &e))?;
+        let name = entry.file_name();
+        let epoch = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("epoch-"))
+            .and_then(|n| n.strip_suffix(".safetensors"))
+            .and_then(|n| n.parse::<usize>().ok());
+        epochs.extend(epoch);
+    }
+    epochs.sort_unstable();
+    Ok(epochs)
+}
 
 /// Whether a tensor is trained or is running state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +242,21 @@ mod tests {
             source: String::new(),
             label_noise: None,
         }
+    }
+
+    #[test]
+    fn checkpoint_names_round_trip() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        assert!(checkpoint_epochs(dir.path())?.is_empty());
+        std::fs::create_dir_all(dir.path().join(CHECKPOINTS_DIR))?;
+        for epoch in [12, 0, 3] {
+            std::fs::write(checkpoint_file(dir.path(), epoch), b"")?;
+        }
+        std::fs::write(dir.path().join(CHECKPOINTS_DIR).join("notes.txt"), b"")?;
+        assert_eq!(checkpoint_epochs(dir.path())?, [0, 3, 12]);
+        let name = checkpoint_file(dir.path(), 3);
+        assert!(name.ends_with("checkpoints/epoch-0003.safetensors"));
+        Ok(())
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! weights (1 − α)·θa + α·θb over the whole α grid on both splits and writes
 //! `interpolation.parquet`.
 //!
+//! With `a_epoch` or `b_epoch`, that model's weights come from its checkpoint of that epoch
+//! instead of its final weights (both inputs may be the same run: its initial to its final
+//! weights).
+//!
 //! One buffer holds the interpolated parameters and one set the interpolated buffers; every α
 //! rewrites them with `lerp`, which returns its ends exactly at α = 0 and α = 1, and the
 //! evaluation goes through the same code as `train`'s, so the ends of the curve are the two
@@ -19,7 +23,9 @@ use crate::analysis::progress::Ticker;
 use crate::analysis::subject::{Subject, model_json, split_label};
 use crate::device::init_torch;
 use crate::error::TchContext;
-use crate::model::checkpoint::{ModelInfo, load_model};
+use crate::model::checkpoint::{
+    ModelInfo, checkpoint_epochs, checkpoint_file, load_model, load_weights,
+};
 use crate::model::network::{Weights, views};
 use crate::table::write_table;
 use crate::train::data::Split;
@@ -31,9 +37,15 @@ pub(crate) const INTERPOLATION_FILE: &str = "interpolation.parquet";
 /// Evaluates the line through the models `a` and `b` and writes the table.
 pub(crate) fn run(p: InterpolateParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
     init_torch(ctx.threads, ctx.seed);
-    let a = Subject::load(ctx, "a")?;
-    let (b_info, _, b) = load_model(&ctx.inputs.one("b")?.dir, a.device)?;
+    let mut a = Subject::load(ctx, "a")?;
+    let (b_info, b_plan, mut b) = load_model(&ctx.inputs.one("b")?.dir, a.device)?;
     same_architecture(ctx, &a.info, &b_info)?;
+    if let Some(epoch) = p.a_epoch {
+        a.weights = checkpoint(ctx, "a", &a.plan, epoch, a.device)?;
+    }
+    if let Some(epoch) = p.b_epoch {
+        b = checkpoint(ctx, "b", &b_plan, epoch, a.device)?;
+    }
     let grid = p.grid();
     if !grid.contains(&0.0) || !grid.contains(&1.0) {
         return Err(StageError::bug(format!(
@@ -54,6 +66,35 @@ pub(crate) fn run(p: InterpolateParams, ctx: &StageContext<'_>) -> Result<(), St
         Interpolate::NAME,
         &p,
     )
+}
+
+/// The weights of the run bound to `slot` at its checkpoint of `epoch`; a missing checkpoint is
+/// an input error listing the ones there are.
+fn checkpoint(
+    ctx: &StageContext<'_>,
+    slot: &str,
+    plan: &pipeline_kinds::model::plan::Plan,
+    epoch: usize,
+    device: tch::Device,
+) -> Result<Weights, StageError> {
+    let up = ctx.inputs.one(slot)?;
+    let path = checkpoint_file(&up.dir, epoch);
+    if !path.is_file() {
+        let saved: Vec<String> = checkpoint_epochs(&up.dir)?
+            .iter()
+            .map(usize::to_string)
+            .collect();
+        let saved = if saved.is_empty() {
+            "none; train it with `checkpoint_every`".to_owned()
+        } else {
+            saved.join(", ")
+        };
+        return Err(StageError::input(format!(
+            "`{}` has no checkpoint of epoch {epoch} (`{slot}_epoch`); its checkpoints: {saved}",
+            up.stage
+        )));
+    }
+    load_weights(&path, plan, device)
 }
 
 /// Refuses two models whose descriptions, tensors or input normalizations differ.

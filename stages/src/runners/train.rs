@@ -1,5 +1,6 @@
 //! Runs the `train` kind (declared in `pipeline_kinds::train`): fits the model to the data
-//! set and writes `metrics.parquet`, the final model and the scheduled checkpoints.
+//! set and writes `metrics.parquet`, the final model and the scheduled checkpoints, and
+//! `steps.parquet` when steps are logged.
 
 use pipeline_engine::stage::{StageContext, StageError, TypedStage};
 use pipeline_kinds::model::plan::plan;
@@ -16,6 +17,7 @@ use crate::train::data::prepare;
 use crate::train::fit::{EvalRow, Fit, Schedule};
 use crate::train::loss::Loss;
 use crate::train::optim::Optimizer;
+use crate::train::step_log::{STEPS_FILE, StepLog};
 
 /// The metrics table of a training run.
 pub(crate) const METRICS_FILE: &str = "metrics.parquet";
@@ -35,6 +37,7 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
     drop(data);
     let weights = Weights::init(&plan, device)?;
     tracing::debug!(parameters = info.parameters, "model initialised");
+    let mut steps = StepLog::default();
     let fit = Fit {
         ctx,
         plan: &plan,
@@ -46,10 +49,19 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
         schedule: schedule(&p),
         order: SplitMix64::new(ctx.seed ^ DATA_ORDER_STREAM),
         checkpoint_dir: ctx.out_dir.join("checkpoints"),
+        steps: p.log_steps.then_some(&mut steps),
     };
     let rows = fit.run()?;
     let table = metrics_table(&rows, &p, info.parameters, ctx.seed);
     write_table(&ctx.out_dir.join(METRICS_FILE), &table, Train::NAME, &p)?;
+    if p.log_steps {
+        write_table(
+            &ctx.out_dir.join(STEPS_FILE),
+            &steps.table(),
+            Train::NAME,
+            &p,
+        )?;
+    }
     save_model(ctx.out_dir, &info, &plan, &weights)
 }
 

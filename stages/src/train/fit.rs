@@ -8,7 +8,9 @@
 //! reused flat buffer, which the optimizer applies to the flat parameter vector in a few
 //! element-wise operations. Each step's loss is copied into a device-side buffer and the buffer
 //! is read once per epoch, so steps never wait for the host; a non-finite loss is found there
-//! and fails the stage naming the epoch and step, before anything reaches a table.
+//! and fails the stage naming the epoch and step, before anything reaches a table. With a
+//! step log ([`super::step_log`]), each step's gradient norm goes into a second such buffer,
+//! read at the same time.
 //!
 //! Not done yet: resuming an interrupted run from `StageContext::resume_dir`. Everything it
 //! needs is already state that can be saved (the weights, the optimizer's tensors and step
@@ -25,6 +27,7 @@ use super::data::Split;
 use super::evaluate::{Score, evaluate};
 use super::loss::Loss;
 use super::optim::Optimizer;
+use super::step_log::{StepLog, norm_buffer, record_norm};
 use crate::error::TchContext;
 use crate::model::checkpoint::save_weights;
 use crate::model::network::{Weights, forward};
@@ -82,13 +85,17 @@ pub(crate) struct Fit<'a> {
     pub(crate) order: SplitMix64,
     /// Where checkpoints go (`checkpoints/` in the output folder).
     pub(crate) checkpoint_dir: PathBuf,
+    /// Where each step's loss and gradient norm go, when they are logged.
+    pub(crate) steps: Option<&'a mut StepLog>,
 }
 
-/// Reused across epochs: the permutation on the host, per-step losses and the flat gradient.
+/// Reused across epochs: the permutation on the host, per-step losses, the flat gradient, and
+/// per-step gradient norms when steps are logged.
 struct Buffers {
     order: Vec<i64>,
     step_losses: Tensor,
     grad: Tensor,
+    grad_norms: Option<Tensor>,
 }
 
 impl Fit<'_> {
@@ -151,6 +158,10 @@ impl Fit<'_> {
     fn buffers(&self, batches: i64) -> Result<Buffers, StageError> {
         let device = self.train.x.device();
         let step_losses = Tensor::f_zeros([batches], (Kind::Float, device));
+        let grad_norms = match self.steps {
+            Some(_) => Some(norm_buffer(batches, device)?),
+            None => None,
+        };
         Ok(Buffers {
             order: vec![0; self.train.len as usize],
             step_losses: step_losses.ctx("allocating the step-loss buffer")?,
@@ -159,6 +170,7 @@ impl Fit<'_> {
                 .flat
                 .f_zeros_like()
                 .ctx("allocating the gradient buffer")?,
+            grad_norms,
         })
     }
 
@@ -174,7 +186,7 @@ impl Fit<'_> {
             let index = perm
                 .f_narrow(0, s * bs, n)
                 .ctx("slicing the example order")?;
-            let loss = self.step(&index, buf)?;
+            let loss = self.step(&index, s, buf)?;
             let slot = buf
                 .step_losses
                 .f_select(0, s)
@@ -183,11 +195,18 @@ impl Fit<'_> {
                 .f_copy_(&loss)
                 .ctx("recording the step loss")?;
         }
-        self.check_losses(epoch, batches, &buf.step_losses)
+        let losses = self.check_losses(epoch, batches, &buf.step_losses)?;
+        if let (Some(log), Some(norms)) = (self.steps.as_deref_mut(), &buf.grad_norms) {
+            let first = self.optimizer.steps() + 1 - batches as u64;
+            log.push_epoch(epoch, first, &losses, norms)?;
+        }
+        let sum: f64 = losses.iter().map(|&v| f64::from(v)).sum();
+        Ok(sum / losses.len().max(1) as f64)
     }
 
-    /// One optimizer step on the examples at `index`; returns the detached batch loss.
-    fn step(&mut self, index: &Tensor, buf: &mut Buffers) -> Result<Tensor, StageError> {
+    /// One optimizer step on the examples at `index`, step `slot` of the epoch; returns the
+    /// detached batch loss.
+    fn step(&mut self, index: &Tensor, slot: i64, buf: &mut Buffers) -> Result<Tensor, StageError> {
         let x = self
             .train
             .x
@@ -216,6 +235,9 @@ impl Fit<'_> {
         Tensor::f_cat_out(&buf.grad, &flat, 0)
             .ctx("gathering gradients")
             .map(drop)?;
+        if let Some(norms) = &buf.grad_norms {
+            record_norm(norms, slot, &buf.grad)?;
+        }
         let mut grad = [buf.grad.shallow_clone()];
         self.optimizer
             .step(&[self.weights.flat.shallow_clone()], &mut grad)?;
@@ -223,7 +245,12 @@ impl Fit<'_> {
     }
 
     /// Reads the epoch's step losses once; fails on the first non-finite one.
-    fn check_losses(&self, epoch: usize, batches: i64, losses: &Tensor) -> Result<f64, StageError> {
+    fn check_losses(
+        &self,
+        epoch: usize,
+        batches: i64,
+        losses: &Tensor,
+    ) -> Result<Vec<f32>, StageError> {
         let host = losses.f_to_device(Device::Cpu).ctx("reading step losses")?;
         let values = Vec::<f32>::try_from(&host).ctx("reading step losses")?;
         if let Some((s, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -234,8 +261,7 @@ impl Fit<'_> {
                 s + 1
             )));
         }
-        let sum: f64 = values.iter().map(|&v| f64::from(v)).sum();
-        Ok(sum / values.len().max(1) as f64)
+        Ok(values)
     }
 
     /// Scores both splits (an empty one is skipped), appends their rows, and returns the test

@@ -1,8 +1,9 @@
 //! Training: optimizers over plain tensors, losses, the data a trainer holds on its device,
-//! evaluation, and the training loop itself.
+//! evaluation, the training loop itself, and its optional per-step log.
 
 pub(crate) mod data;
 pub(crate) mod evaluate;
 pub(crate) mod fit;
 pub(crate) mod loss;
 pub(crate) mod optim;
+pub(crate) mod step_log;

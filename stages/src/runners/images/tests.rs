@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::data::dataset::read_info;
-use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir};
+use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir, torch_lock};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -15,6 +15,7 @@ fn split(train: [usize; 2], test: [usize; 2]) -> serde_json::Value {
 
 #[test]
 fn idx_split_writes_the_described_data_set() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let params = json!({"source": split([0, 8000], [8000, 10000]), "test_limit": 500});
@@ -41,6 +42,7 @@ fn idx_split_writes_the_described_data_set() -> TestResult {
 
 #[test]
 fn scale_normalization_only_divides() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let params = json!({"source": split([0, 10], [10, 20]), "normalize": "scale", "name": "tiny"});
@@ -59,6 +61,7 @@ fn scale_normalization_only_divides() -> TestResult {
 
 #[test]
 fn bad_ranges_are_refused_before_or_while_reading() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let out = subdir(root.path(), "out");
     let overlap = json!({"source": split([0, 100], [50, 150])});
@@ -78,6 +81,7 @@ fn bad_ranges_are_refused_before_or_while_reading() -> TestResult {
 
 #[test]
 fn cifar_source_reads_the_binary_batches() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let dir = subdir(root.path(), "cifar-10-batches-bin");
     for name in pipeline_kinds::images::cifar_files(&dir) {
@@ -100,6 +104,7 @@ fn cifar_source_reads_the_binary_batches() -> TestResult {
 
 #[test]
 fn fashion_mnist_preset_reads_the_debian_package() -> TestResult {
+    let _lock = torch_lock();
     if !Path::new(FASHION_DIR).is_dir() {
         eprintln!("skipped: {FASHION_DIR} is not installed");
         return Ok(());

@@ -107,3 +107,56 @@ fn models_of_different_architectures_are_refused_naming_both() -> TestResult {
     assert!(!out.join(INTERPOLATION_FILE).exists());
     Ok(())
 }
+
+/// The train loss of a run at each evaluated epoch, in order.
+fn train_losses(run: &Path) -> Result<Vec<(i64, f64)>, Box<dyn std::error::Error>> {
+    let rows = Table::read_parquet(&run.join(METRICS_FILE))?.filter_eq("split", "train")?;
+    let losses = rows.f64s("loss")?.into_iter().flatten();
+    Ok(rows.i64s("epoch")?.into_iter().zip(losses).collect())
+}
+
+#[test]
+fn from_initial_to_final_weights_the_line_ends_at_both_losses() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = crate::testing::function_data(root.path(), "sinc", "sinc", 100)?;
+    let params = json!({"model": {"mlp": {"hidden": [6], "activation": "tanh"}},
+                        "optimizer": {"adam": {"lr": 0.01}}, "batch_size": 20, "epochs": 5,
+                        "eval_every": 5, "checkpoint_every": 5});
+    let run = train_model(root.path(), "run", &data, params, 3)?;
+    let out = subdir(root.path(), "interpolate");
+    let params = json!({"a_epoch": 0, "alpha_min": 0.0, "alpha_max": 1.0, "points": 5});
+    let inputs = [
+        ("a", run.as_path()),
+        ("b", run.as_path()),
+        ("data", data.as_path()),
+    ];
+    run_stage("interpolate", params, &inputs, &out, 0, &Events::default())?;
+    let table = Table::read_parquet(&out.join(INTERPOLATION_FILE))?.filter_eq("split", "train")?;
+    let losses: Vec<f64> = table.f64s("loss")?.into_iter().flatten().collect();
+    let expected = train_losses(&run)?;
+    assert_eq!(expected.iter().map(|e| e.0).collect::<Vec<_>>(), [0, 5]);
+    let (initial, last) = (expected[0].1, expected[1].1);
+    assert!(
+        initial > 2.0 * last,
+        "training lowered the loss: {initial} -> {last}"
+    );
+    assert_eq!((losses[0], losses[4]), (initial, last));
+    let err = run_stage(
+        "interpolate",
+        json!({"b_epoch": 3}),
+        &inputs,
+        &subdir(root.path(), "missing"),
+        0,
+        &Events::default(),
+    )
+    .err()
+    .ok_or("expected an error")?;
+    assert_eq!(err.class, ErrorClass::Input);
+    assert!(
+        err.message
+            .contains("no checkpoint of epoch 3 (`b_epoch`); its checkpoints: 0, 5"),
+        "{err}"
+    );
+    Ok(())
+}

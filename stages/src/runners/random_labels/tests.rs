@@ -80,6 +80,7 @@ fn random_labels_are_memorized_but_do_not_generalize() -> TestResult {
 
 #[test]
 fn fraction_zero_changes_nothing_and_a_part_changes_that_part() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let data = mnist_subset(root.path(), "mnist", [0, 300], [300, 310])?;
     let truth = labels(&Dataset::load(&data)?.train_y)?;
@@ -101,6 +102,7 @@ fn fraction_zero_changes_nothing_and_a_part_changes_that_part() -> TestResult {
 
 #[test]
 fn regression_data_and_noise_twice_are_input_errors() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let sinc = subdir(root.path(), "sinc");
     let params = json!({"function": "sinc", "n": 20});

@@ -205,6 +205,7 @@ fn predictions_of_a_regression_model() -> TestResult {
 
 #[test]
 fn a_model_that_does_not_fit_the_data_is_an_input_error() -> TestResult {
+    let _lock = torch_lock();
     let root = tempfile::tempdir()?;
     let data = sinc(root.path(), 10)?;
     let out = subdir(root.path(), "train");
@@ -276,5 +277,114 @@ fn timing_small_cnn_epoch() -> TestResult {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// Full-batch steps make the first step's figures checkable: its loss is the train loss of
+/// the initial weights, its gradient norm that of the full gradient there.
+#[test]
+fn logged_steps_are_the_losses_and_gradient_norms_before_each_update() -> TestResult {
+    use crate::analysis::flat_loss::FlatLoss;
+    use crate::train::step_log::STEPS_FILE;
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 100)?;
+    let out = subdir(root.path(), "train");
+    let params = json!({
+        "model": {"mlp": {"hidden": [6], "activation": "tanh"}},
+        "batch_size": 100, "epochs": 3, "checkpoint_every": 1, "log_steps": true,
+    });
+    crate::testing::run_stage_threads(
+        "train",
+        params,
+        &[("data", &data)],
+        &out,
+        3,
+        &Events::default(),
+        1,
+    )?;
+    let steps = Table::read_parquet(&out.join(STEPS_FILE))?;
+    assert_eq!(
+        steps.names(),
+        ["step", "epoch", "loss", "grad_norm", "scope"]
+    );
+    assert_eq!(steps.i64s("step")?, [1, 2, 3]);
+    assert_eq!(steps.i64s("epoch")?, [1, 2, 3]);
+    assert_eq!(steps.strs("scope")?, ["mini_batch"; 3]);
+    let metrics = Table::read_parquet(&out.join(METRICS_FILE))?.filter_eq("split", "train")?;
+    let initial_loss = metrics.f64s("loss")?[0].ok_or("no loss")?;
+    let first_loss = steps.f64s("loss")?[0].ok_or("no loss")?;
+    assert!(
+        (first_loss - initial_loss).abs() < 1e-6 * initial_loss,
+        "{first_loss} vs {initial_loss}"
+    );
+    let (info, plan, _) = crate::model::checkpoint::load_model(&out, tch::Device::Cpu)?;
+    let initial = crate::model::checkpoint::load_weights(
+        &crate::model::checkpoint::checkpoint_file(&out, 0),
+        &plan,
+        tch::Device::Cpu,
+    )?;
+    let set = Dataset::load(&data)?;
+    let split = crate::train::data::Split::new(
+        &set.train_x,
+        &set.train_y,
+        &info.normalization,
+        tch::Device::Cpu,
+    )?;
+    let f = FlatLoss {
+        plan: &plan,
+        buffers: &[],
+        loss: Loss::Mse,
+        examples: &split,
+        batch: 1000,
+    };
+    let grad = initial.flat.zeros_like();
+    let _loss = f.gradient(&initial.flat.detach(), &grad)?;
+    let want = grad.norm().double_value(&[]);
+    let got = steps.f64s("grad_norm")?[0].ok_or("no norm")?;
+    assert!((got - want).abs() < 1e-5 * want, "{got} vs {want}");
+    Ok(())
+}
+
+#[test]
+fn logging_steps_changes_nothing_else() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 100)?;
+    let params = |log: bool| {
+        let mut p = json!({"model": {"mlp": {"hidden": [4]}}, "batch_size": 20, "epochs": 2});
+        if log {
+            p["log_steps"] = json!(true);
+        }
+        p
+    };
+    let (plain, logged) = (subdir(root.path(), "plain"), subdir(root.path(), "logged"));
+    for (dir, log) in [(&plain, false), (&logged, true)] {
+        crate::testing::run_stage_threads(
+            "train",
+            params(log),
+            &[("data", &data)],
+            dir,
+            1,
+            &Events::default(),
+            1,
+        )?;
+    }
+    let read =
+        |dir: &Path| Table::read_parquet(&dir.join(METRICS_FILE)).and_then(|t| t.f64s("loss"));
+    assert_eq!(read(&plain)?, read(&logged)?);
+    assert_eq!(
+        std::fs::read(plain.join(MODEL_WEIGHTS))?,
+        std::fs::read(logged.join(MODEL_WEIGHTS))?
+    );
+    assert!(!plain.join(crate::train::step_log::STEPS_FILE).exists());
+    let metadata = pipeline_reports::table::read_metadata(&plain.join(METRICS_FILE))?;
+    assert!(
+        metadata.iter().all(|(_, v)| !v.contains("log_steps")),
+        "{metadata:?}"
+    );
+    let steps = Table::read_parquet(&logged.join(crate::train::step_log::STEPS_FILE))?;
+    assert_eq!(steps.i64s("step")?, (1..=10).collect::<Vec<i64>>());
+    assert_eq!(steps.i64s("epoch")?, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
     Ok(())
 }
