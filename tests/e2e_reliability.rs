@@ -375,3 +375,105 @@ fn two_runs_from_empty_caches_write_identical_bytes() {
     }
     assert!(compared >= 5, "compared {compared} files");
 }
+
+/// A training stage of `epochs` epochs on the sinc data.
+fn training(epochs: usize) -> String {
+    format!(
+        "name: resume
+stages:
+  data:
+    kind: functions
+    params: {{function: sinc, n: 2000}}
+  fit:
+    kind: train
+    inputs: {{data: data}}
+    params:
+      model: {{mlp: {{hidden: [16, 16]}}}}
+      batch_size: 20
+      epochs: {epochs}
+      eval_every: 3
+      checkpoint_every: 5
+"
+    )
+}
+
+fn snapshots(ws: &Workspace) -> Vec<PathBuf> {
+    let resume = ws.path().join(".pipeline/store/resume");
+    let mut found = Vec::new();
+    for key in std::fs::read_dir(&resume).into_iter().flatten().flatten() {
+        for snap in std::fs::read_dir(key.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if snap.file_name().to_string_lossy().starts_with("epoch-") {
+                found.push(snap.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_interrupted_training_resumes_and_ends_with_the_same_bytes() {
+    let whole = Workspace::new();
+    let file = whole.write("resume.yaml", &training(40));
+    let out = whole.pipeline(&["run", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let ws = Workspace::new();
+    let file = ws.write("resume.yaml", &training(40));
+    let f = file.to_str().unwrap();
+    let spawn_run = || {
+        Command::new(assert_cmd::cargo::cargo_bin("pipeline"))
+            .current_dir(ws.path())
+            .env("PIPELINE_RESUME_EVERY_SECS", "0")
+            .args(["run", f])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn_run();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let epoch_of = |p: &PathBuf| -> usize {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("epoch-")
+            .parse()
+            .unwrap_or(0)
+    };
+    // Kill the run once it has saved the state after epoch 10 or later (of 40).
+    while snapshots(&ws).iter().map(epoch_of).max().unwrap_or(0) < 10 {
+        assert!(Instant::now() < deadline, "no resume snapshot appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    no_workers_left(&ws);
+    assert!(!snapshots(&ws).is_empty(), "the killed run left a snapshot");
+
+    let out = spawn_run().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("resumed after epoch"), "{err}");
+    for file in [
+        "metrics.parquet",
+        "model.safetensors",
+        "checkpoints/epoch-0005.safetensors",
+        "checkpoints/epoch-0040.safetensors",
+    ] {
+        let a = std::fs::read(whole.path().join("outputs/resume/fit").join(file)).unwrap();
+        let b = std::fs::read(ws.path().join("outputs/resume/fit").join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs between a resumed and an uninterrupted run"
+        );
+    }
+    assert!(
+        snapshots(&ws).is_empty(),
+        "snapshots are removed once the stage is committed"
+    );
+}

@@ -17,6 +17,11 @@ impl SplitMix64 {
         Self { state: seed }
     }
 
+    /// The whole state; `SplitMix64::new(g.state())` continues exactly where `g` is.
+    pub(crate) fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 64 random bits.
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);

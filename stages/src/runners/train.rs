@@ -14,9 +14,10 @@ use crate::model::network::Weights;
 use crate::rng::SplitMix64;
 use crate::table::write_table;
 use crate::train::data::prepare;
-use crate::train::fit::{EvalRow, Fit, Schedule};
+use crate::train::fit::{EvalRow, Fit, Schedule, Start};
 use crate::train::loss::Loss;
 use crate::train::optim::Optimizer;
+use crate::train::resume::{self, Snapshots};
 use crate::train::step_log::{STEPS_FILE, StepLog};
 
 /// The metrics table of a training run.
@@ -38,18 +39,32 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
     let weights = Weights::init(&plan, device)?;
     tracing::debug!(parameters = info.parameters, "model initialised");
     let mut steps = StepLog::default();
+    let mut optimizer = Optimizer::new(&p.optimizer, &[weights.flat.shallow_clone()])?;
+    let mut order = SplitMix64::new(ctx.seed ^ DATA_ORDER_STREAM);
+    let start = resume(
+        ctx,
+        &p,
+        &plan,
+        &weights,
+        &mut optimizer,
+        &mut order,
+        &mut steps,
+    )?;
+    let checkpoint_dir = ctx.resume_dir.join(CHECKPOINTS);
     let fit = Fit {
         ctx,
         plan: &plan,
         weights: &weights,
-        optimizer: Optimizer::new(&p.optimizer, &[weights.flat.shallow_clone()])?,
+        optimizer,
         loss,
         train: &train,
         test: &test,
         schedule: schedule(&p),
-        order: SplitMix64::new(ctx.seed ^ DATA_ORDER_STREAM),
-        checkpoint_dir: ctx.out_dir.join("checkpoints"),
+        order,
+        checkpoint_dir: checkpoint_dir.clone(),
         steps: p.log_steps.then_some(&mut steps),
+        start,
+        snapshots: Snapshots::new(ctx.resume_dir),
     };
     let rows = fit.run()?;
     let table = metrics_table(&rows, &p, info.parameters, ctx.seed);
@@ -62,7 +77,74 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
             &p,
         )?;
     }
-    save_model(ctx.out_dir, &info, &plan, &weights)
+    save_model(ctx.out_dir, &info, &plan, &weights)?;
+    move_checkpoints(&checkpoint_dir, &ctx.out_dir.join(CHECKPOINTS))
+}
+
+/// The folder of scheduled checkpoints, in the resume folder while training (so that those of
+/// an interrupted run are kept) and in the outputs at the end.
+const CHECKPOINTS: &str = "checkpoints";
+
+/// Continues from the latest resume snapshot, if there is one for this stage's key.
+fn resume(
+    ctx: &StageContext<'_>,
+    p: &TrainParams,
+    plan: &pipeline_kinds::model::plan::Plan,
+    weights: &Weights,
+    optimizer: &mut Optimizer,
+    order: &mut SplitMix64,
+    steps: &mut StepLog,
+) -> Result<Start, StageError> {
+    let Some((mut tensors, progress)) = resume::latest(ctx.resume_dir) else {
+        return Ok(Start {
+            epoch: 0,
+            rows: Vec::new(),
+        });
+    };
+    if progress.epoch >= p.epochs {
+        return Ok(Start {
+            epoch: 0,
+            rows: Vec::new(),
+        });
+    }
+    restore_weights(plan, weights, &mut tensors)?;
+    optimizer.restore(&mut tensors, progress.steps)?;
+    *order = SplitMix64::new(progress.order_state);
+    steps.restore(progress.step_rows.clone());
+    ctx.note(format!(
+        "resumed after epoch {} of {}",
+        progress.epoch, p.epochs
+    ));
+    Ok(Start {
+        epoch: progress.epoch,
+        rows: progress.rows(),
+    })
+}
+
+fn restore_weights(
+    plan: &pipeline_kinds::model::plan::Plan,
+    weights: &Weights,
+    saved: &mut std::collections::BTreeMap<String, tch::Tensor>,
+) -> Result<(), StageError> {
+    let _guard = tch::no_grad_guard();
+    for (name, target) in weights.named(plan) {
+        let value = saved
+            .remove(&name)
+            .ok_or_else(|| StageError::bug(format!("the resume snapshot lacks {name}")))?;
+        target
+            .shallow_clone()
+            .f_copy_(&value)
+            .map_err(|e| StageError::bug(format!("cannot restore {name}")).caused_by(&e))?;
+    }
+    Ok(())
+}
+
+/// Moves the checkpoints into the outputs (a rename: both folders are in the store).
+fn move_checkpoints(from: &std::path::Path, to: &std::path::Path) -> Result<(), StageError> {
+    if !from.exists() {
+        return Ok(());
+    }
+    std::fs::rename(from, to).map_err(|e| StageError::io("move checkpoints to", to, &e))
 }
 
 fn schedule(p: &TrainParams) -> Schedule {

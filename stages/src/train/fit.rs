@@ -12,10 +12,10 @@
 //! step log ([`super::step_log`]), each step's gradient norm goes into a second such buffer,
 //! read at the same time.
 //!
-//! Not done yet: resuming an interrupted run from `StageContext::resume_dir`. Everything it
-//! needs is already state that can be saved (the weights, the optimizer's tensors and step
-//! count, the data-order generator's single `u64`); what is missing is writing them there
-//! after each epoch and reading them back at the start.
+//! After a finished epoch the loop saves a resume snapshot now and then ([`super::resume`]);
+//! a run that starts from one continues after its epoch. libtorch's generator (dropout) is
+//! reseeded from the stage's seed at the start of every epoch, so that an interrupted and a
+//! whole run draw the same numbers.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,7 @@ use super::data::Split;
 use super::evaluate::{Score, evaluate};
 use super::loss::Loss;
 use super::optim::Optimizer;
+use super::resume::{Progress, Snapshots, epoch_seed};
 use super::step_log::{StepLog, norm_buffer, record_norm};
 use crate::error::TchContext;
 use crate::model::checkpoint::save_weights;
@@ -87,6 +88,18 @@ pub(crate) struct Fit<'a> {
     pub(crate) checkpoint_dir: PathBuf,
     /// Where each step's loss and gradient norm go, when they are logged.
     pub(crate) steps: Option<&'a mut StepLog>,
+    /// Where the run starts: epoch 0, or a resumed snapshot's epoch and evaluations.
+    pub(crate) start: Start,
+    /// Resume snapshots, saved now and then.
+    pub(crate) snapshots: Snapshots,
+}
+
+/// Where a run starts.
+pub(crate) struct Start {
+    /// Epochs already done.
+    pub(crate) epoch: usize,
+    /// Their evaluations.
+    pub(crate) rows: Vec<EvalRow>,
 }
 
 /// Reused across epochs: the permutation on the host, per-step losses, the flat gradient, and
@@ -108,14 +121,18 @@ impl Fit<'_> {
             self.plan.parameter_count(),
             self.schedule.epochs
         ));
-        let mut rows = Vec::new();
-        if self.schedule.eval_initial {
-            self.evaluate_into(0, &mut rows)?;
+        let first = self.start.epoch + 1;
+        let mut rows = std::mem::take(&mut self.start.rows);
+        if first == 1 {
+            if self.schedule.eval_initial {
+                self.evaluate_into(0, &mut rows)?;
+            }
+            self.checkpoint(0)?;
         }
-        self.checkpoint(0)?;
         let epochs = self.schedule.epochs;
-        for epoch in 1..=epochs {
+        for epoch in first..=epochs {
             self.ctx.check_cancelled()?;
+            tch::manual_seed(epoch_seed(self.ctx.seed, epoch));
             let mean_loss = self.epoch(epoch, batches, &mut buffers)?;
             let evaluate = epoch.is_multiple_of(self.schedule.eval_every.max(1)) || epoch == epochs;
             let mut message = format!("loss={mean_loss:.4}");
@@ -126,10 +143,32 @@ impl Fit<'_> {
                 }
             }
             self.checkpoint(epoch)?;
+            if epoch < epochs && self.snapshots.due() {
+                self.snapshot(epoch, &rows)?;
+            }
             self.ctx
                 .progress(epoch as u64, epochs as u64, "epoch", message);
         }
         Ok(rows)
+    }
+
+    /// Saves the state after `epoch` for resuming.
+    fn snapshot(&mut self, epoch: usize, rows: &[EvalRow]) -> Result<(), StageError> {
+        let step_rows = self
+            .steps
+            .as_deref()
+            .map(|s| s.rows().to_vec())
+            .unwrap_or_default();
+        let progress = Progress::new(
+            epoch,
+            self.optimizer.steps(),
+            self.order.state(),
+            rows,
+            step_rows,
+        );
+        let mut tensors = self.weights.named(self.plan);
+        tensors.extend(self.optimizer.state_tensors());
+        self.snapshots.save(&tensors, &progress)
     }
 
     /// Full batches plus a final partial one; a final batch of one example is dropped when

@@ -77,6 +77,51 @@ impl Optimizer {
         self.steps
     }
 
+    /// The state tensors by name (`adam.m.0`...), for a resume snapshot.
+    pub(crate) fn state_tensors(&self) -> Vec<(String, &Tensor)> {
+        let lists: Vec<(&str, &Vec<Tensor>)> = match &self.state {
+            State::Adam { m, v } => vec![("adam.m", m), ("adam.v", v)],
+            State::Sgd { momentum } => vec![("sgd.momentum", momentum)],
+            State::Rmsprop {
+                square_avg,
+                momentum,
+            } => {
+                vec![
+                    ("rmsprop.square_avg", square_avg),
+                    ("rmsprop.momentum", momentum),
+                ]
+            }
+        };
+        lists
+            .into_iter()
+            .flat_map(|(what, list)| {
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, t)| (format!("{what}.{i}"), t))
+            })
+            .collect()
+    }
+
+    /// Restores the state saved by [`Optimizer::state_tensors`] and the step count.
+    pub(crate) fn restore(
+        &mut self,
+        saved: &mut std::collections::BTreeMap<String, Tensor>,
+        steps: u64,
+    ) -> Result<(), StageError> {
+        let _guard = tch::no_grad_guard();
+        for (name, target) in self.state_tensors() {
+            let value = saved.remove(&name).ok_or_else(|| {
+                StageError::bug(format!("the resume snapshot lacks optimizer state {name}"))
+            })?;
+            target
+                .shallow_clone()
+                .f_copy_(&value)
+                .ctx("restoring optimizer state")?;
+        }
+        self.steps = steps;
+        Ok(())
+    }
+
     /// One update of `params` in place from `grads` (one per parameter, same shapes), which
     /// the update may overwrite.
     pub(crate) fn step(

@@ -19,8 +19,8 @@ use crate::error::TchContext;
 pub(crate) const STEPS_FILE: &str = "steps.parquet";
 
 /// One optimizer step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct StepRow {
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StepRow {
     step: u64,
     epoch: usize,
     loss: f64,
@@ -31,6 +31,18 @@ struct StepRow {
 #[derive(Debug, Default)]
 pub(crate) struct StepLog {
     rows: Vec<StepRow>,
+}
+
+impl StepLog {
+    /// The rows so far (saved with a resume snapshot).
+    pub(crate) fn rows(&self) -> &[StepRow] {
+        &self.rows
+    }
+
+    /// Replaces the rows (restored from a resume snapshot).
+    pub(crate) fn restore(&mut self, rows: Vec<StepRow>) {
+        self.rows = rows;
+    }
 }
 
 /// A device buffer for one epoch's gradient norms, one `f32` per step.
