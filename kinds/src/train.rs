@@ -72,6 +72,28 @@ pub struct TrainParams {
     /// Write every step's mini-batch loss and gradient norm to `steps.parquet`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub log_steps: bool,
+    /// What a loss that becomes NaN or infinite does: `fail` the stage (naming the epoch and
+    /// step), or `stop` the run there and record it (`diverged.json`, the evaluations before
+    /// it, no model). Left out of the canonical parameters while `fail`.
+    #[serde(default, skip_serializing_if = "OnNonFinite::is_fail")]
+    pub on_nan: OnNonFinite,
+}
+
+/// What a non-finite training loss does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    /// The stage fails, naming the epoch and step.
+    #[default]
+    Fail,
+    /// Training stops there; the stage succeeds and records where it diverged.
+    Stop,
+}
+
+impl OnNonFinite {
+    fn is_fail(&self) -> bool {
+        *self == OnNonFinite::Fail
+    }
 }
 
 fn is_false(value: &bool) -> bool {

@@ -4,7 +4,7 @@
 
 use pipeline_engine::stage::{StageContext, StageError, TypedStage};
 use pipeline_kinds::model::plan::plan;
-use pipeline_kinds::train::{Train, TrainParams};
+use pipeline_kinds::train::{OnNonFinite, Train, TrainParams};
 use pipeline_reports::table::{ColumnData, Table};
 
 use crate::data::dataset::Dataset;
@@ -65,9 +65,11 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
         steps: p.log_steps.then_some(&mut steps),
         start,
         snapshots: Snapshots::new(ctx.resume_dir),
+        stop_on_nan: p.on_nan == OnNonFinite::Stop,
+        identity: identity(&p, ctx.seed),
     };
-    let rows = fit.run()?;
-    let table = metrics_table(&rows, &p, info.parameters, ctx.seed);
+    let outcome = fit.run()?;
+    let table = metrics_table(&outcome.rows, &p, info.parameters, ctx.seed);
     write_table(&ctx.out_dir.join(METRICS_FILE), &table, Train::NAME, &p)?;
     if p.log_steps {
         write_table(
@@ -77,8 +79,20 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
             &p,
         )?;
     }
-    save_model(ctx.out_dir, &info, &plan, &weights)?;
-    move_checkpoints(&checkpoint_dir, &ctx.out_dir.join(CHECKPOINTS))
+    move_checkpoints(&checkpoint_dir, &ctx.out_dir.join(CHECKPOINTS))?;
+    match outcome.diverged {
+        // The weights are no numbers any more: record where, and write no model.
+        Some(divergence) => crate::json_file::write_json(&ctx.out_dir.join(DIVERGED), &divergence),
+        None => save_model(ctx.out_dir, &info, &plan, &weights),
+    }
+}
+
+/// Written instead of a model when training stopped at a non-finite loss (`on_nan: stop`).
+const DIVERGED: &str = "diverged.json";
+
+/// What a run is, for matching resume snapshots: its parameters and seed.
+fn identity(p: &TrainParams, seed: u64) -> serde_json::Value {
+    serde_json::json!({ "params": p, "seed": seed })
 }
 
 /// The folder of scheduled checkpoints, in the resume folder while training (so that those of
@@ -95,7 +109,8 @@ fn resume(
     order: &mut SplitMix64,
     steps: &mut StepLog,
 ) -> Result<Start, StageError> {
-    let Some((mut tensors, progress)) = resume::latest(ctx.resume_dir) else {
+    let Some((mut tensors, progress)) = resume::latest(ctx.resume_dir, &identity(p, ctx.seed))
+    else {
         return Ok(Start {
             epoch: 0,
             rows: Vec::new(),

@@ -92,6 +92,29 @@ pub(crate) struct Fit<'a> {
     pub(crate) start: Start,
     /// Resume snapshots, saved now and then.
     pub(crate) snapshots: Snapshots,
+    /// Stop (instead of failing) at a non-finite training loss.
+    pub(crate) stop_on_nan: bool,
+    /// What the run is (parameters and seed), recorded in resume snapshots.
+    pub(crate) identity: serde_json::Value,
+}
+
+/// Where a run stopped because its loss stopped being a number.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub(crate) struct Divergence {
+    /// The epoch it happened in.
+    pub(crate) epoch: usize,
+    /// The optimizer step, counted from 1 over the whole run.
+    pub(crate) step: u64,
+    /// The loss value (NaN or infinite), as text.
+    pub(crate) loss: String,
+}
+
+/// What a run produced.
+pub(crate) struct Outcome {
+    /// Every evaluation.
+    pub(crate) rows: Vec<EvalRow>,
+    /// Where it diverged, if it stopped there.
+    pub(crate) diverged: Option<Divergence>,
 }
 
 /// Where a run starts.
@@ -100,6 +123,20 @@ pub(crate) struct Start {
     pub(crate) epoch: usize,
     /// Their evaluations.
     pub(crate) rows: Vec<EvalRow>,
+}
+
+/// Why an epoch ended early.
+enum Stop {
+    /// The loss became NaN or infinite and the run stops there.
+    Diverged(Divergence),
+    /// Anything else.
+    Failed(StageError),
+}
+
+impl From<StageError> for Stop {
+    fn from(e: StageError) -> Self {
+        Stop::Failed(e)
+    }
 }
 
 /// Reused across epochs: the permutation on the host, per-step losses, the flat gradient, and
@@ -113,7 +150,7 @@ struct Buffers {
 
 impl Fit<'_> {
     /// Trains for the scheduled epochs and returns every evaluation.
-    pub(crate) fn run(mut self) -> Result<Vec<EvalRow>, StageError> {
+    pub(crate) fn run(mut self) -> Result<Outcome, StageError> {
         let batches = self.batches_per_epoch()?;
         let mut buffers = self.buffers(batches)?;
         self.ctx.note(format!(
@@ -133,7 +170,20 @@ impl Fit<'_> {
         for epoch in first..=epochs {
             self.ctx.check_cancelled()?;
             tch::manual_seed(epoch_seed(self.ctx.seed, epoch));
-            let mean_loss = self.epoch(epoch, batches, &mut buffers)?;
+            let mean_loss = match self.epoch(epoch, batches, &mut buffers) {
+                Err(Stop::Diverged(d)) => {
+                    self.ctx.note(format!(
+                        "the loss became {} at epoch {}, step {}; stopped as the pipeline asks",
+                        d.loss, d.epoch, d.step
+                    ));
+                    return Ok(Outcome {
+                        rows,
+                        diverged: Some(d),
+                    });
+                }
+                Err(Stop::Failed(e)) => return Err(e),
+                Ok(mean) => mean,
+            };
             let evaluate = epoch.is_multiple_of(self.schedule.eval_every.max(1)) || epoch == epochs;
             let mut message = format!("loss={mean_loss:.4}");
             if evaluate && let Some(test) = self.evaluate_into(epoch, &mut rows)? {
@@ -149,7 +199,10 @@ impl Fit<'_> {
             self.ctx
                 .progress(epoch as u64, epochs as u64, "epoch", message);
         }
-        Ok(rows)
+        Ok(Outcome {
+            rows,
+            diverged: None,
+        })
     }
 
     /// Saves the state after `epoch` for resuming.
@@ -160,6 +213,7 @@ impl Fit<'_> {
             .map(|s| s.rows().to_vec())
             .unwrap_or_default();
         let progress = Progress::new(
+            self.identity.clone(),
             epoch,
             self.optimizer.steps(),
             self.order.state(),
@@ -214,7 +268,7 @@ impl Fit<'_> {
     }
 
     /// One pass over the training split; returns the mean of the batch losses.
-    fn epoch(&mut self, epoch: usize, batches: i64, buf: &mut Buffers) -> Result<f64, StageError> {
+    fn epoch(&mut self, epoch: usize, batches: i64, buf: &mut Buffers) -> Result<f64, Stop> {
         self.order.shuffle_into(&mut buf.order);
         let perm = Tensor::f_from_slice(&buf.order)
             .and_then(|p| p.f_to_device(self.train.x.device()))
@@ -235,6 +289,17 @@ impl Fit<'_> {
                 .ctx("recording the step loss")?;
         }
         let losses = self.check_losses(epoch, batches, &buf.step_losses)?;
+        let losses = match losses {
+            Ok(values) => values,
+            Err(divergence) if self.stop_on_nan => return Err(Stop::Diverged(divergence)),
+            Err(d) => {
+                return Err(Stop::Failed(StageError::numerical(format!(
+                    "the training loss became {} at epoch {epoch}, step {} overall; try a lower \
+                     learning rate (or `on_nan: stop` to keep the run up to there)",
+                    d.loss, d.step
+                ))));
+            }
+        };
         if let (Some(log), Some(norms)) = (self.steps.as_deref_mut(), &buf.grad_norms) {
             let first = self.optimizer.steps() + 1 - batches as u64;
             log.push_epoch(epoch, first, &losses, norms)?;
@@ -283,24 +348,24 @@ impl Fit<'_> {
         loss.f_detach().ctx("detaching the loss")
     }
 
-    /// Reads the epoch's step losses once; fails on the first non-finite one.
+    /// Reads the epoch's step losses once; the first non-finite one is a divergence.
     fn check_losses(
         &self,
         epoch: usize,
         batches: i64,
         losses: &Tensor,
-    ) -> Result<Vec<f32>, StageError> {
+    ) -> Result<Result<Vec<f32>, Divergence>, StageError> {
         let host = losses.f_to_device(Device::Cpu).ctx("reading step losses")?;
         let values = Vec::<f32>::try_from(&host).ctx("reading step losses")?;
         if let Some((s, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            let global = self.optimizer.steps() - batches as u64 + s as u64 + 1;
-            return Err(StageError::numerical(format!(
-                "the training loss became {v} at epoch {epoch}, step {} of the epoch (step \
-                 {global} overall); try a lower learning rate",
-                s + 1
-            )));
+            let step = self.optimizer.steps() - batches as u64 + s as u64 + 1;
+            return Ok(Err(Divergence {
+                epoch,
+                step,
+                loss: v.to_string(),
+            }));
         }
-        Ok(values)
+        Ok(Ok(values))
     }
 
     /// Scores both splits (an empty one is skipped), appends their rows, and returns the test

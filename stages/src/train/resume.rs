@@ -37,6 +37,9 @@ const STATE: &str = "state.json";
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Progress {
     format: u32,
+    /// What the run is (its parameters and seed): a snapshot of another run is never used,
+    /// even if it were found in this run's folder.
+    pub(crate) identity: serde_json::Value,
     /// Epochs completed.
     pub(crate) epoch: usize,
     /// Optimizer steps made.
@@ -52,6 +55,7 @@ pub(crate) struct Progress {
 impl Progress {
     /// A snapshot's host-side part.
     pub(crate) fn new(
+        identity: serde_json::Value,
         epoch: usize,
         steps: u64,
         order_state: u64,
@@ -61,6 +65,7 @@ impl Progress {
         let rows = rows.iter().map(SavedRow::from).collect();
         Self {
             format: FORMAT,
+            identity,
             epoch,
             steps,
             order_state,
@@ -185,12 +190,17 @@ fn snapshots(dir: &Path) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// The latest snapshot in `dir`, if any can be read: its tensors and progress. A snapshot that
-/// cannot be read is skipped with a warning (the run then starts over, which is always safe).
-pub(crate) fn latest(dir: &Path) -> Option<(BTreeMap<String, Tensor>, Progress)> {
+/// The latest snapshot in `dir` of the run `identity`, if any can be read: its tensors and
+/// progress. A snapshot that cannot be read is skipped with a warning (the run then starts
+/// over, which is always safe).
+pub(crate) fn latest(
+    dir: &Path,
+    identity: &serde_json::Value,
+) -> Option<(BTreeMap<String, Tensor>, Progress)> {
     for (_, path) in snapshots(dir).into_iter().rev() {
         match read(&path) {
-            Ok(found) => return Some(found),
+            Ok(found) if found.1.identity == *identity => return Some(found),
+            Ok(_) => tracing::warn!(snapshot = %path.display(), "resume snapshot of another run"),
             Err(e) => {
                 tracing::warn!(snapshot = %path.display(), error = %e, "unreadable resume snapshot")
             }

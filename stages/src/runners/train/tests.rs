@@ -178,6 +178,42 @@ fn divergence_fails_naming_epoch_and_step() -> TestResult {
 }
 
 #[test]
+fn with_on_nan_stop_a_diverging_run_is_recorded_and_stops() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 100)?;
+    let out = subdir(root.path(), "train");
+    let params = json!({
+        "model": {"mlp": {"hidden": [64, 64]}},
+        "optimizer": {"sgd": {"lr": 1e6}},
+        "batch_size": 10, "epochs": 3, "on_nan": "stop",
+    });
+    run_stage(
+        "train",
+        params,
+        &[("data", &data)],
+        &out,
+        0,
+        &Events::default(),
+    )?;
+    let diverged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("diverged.json"))?)?;
+    assert_eq!(diverged["epoch"], 1, "{diverged}");
+    assert!(
+        diverged["step"].as_u64().is_some_and(|s| s >= 1),
+        "{diverged}"
+    );
+    assert!(
+        !out.join("model.safetensors").exists(),
+        "no model of non-numbers"
+    );
+    let table = pipeline_reports::Table::read_parquet(&out.join(METRICS_FILE))?;
+    let losses = table.f64s("loss")?;
+    assert!(!losses.is_empty() && losses.iter().all(|l| l.is_some_and(f64::is_finite)));
+    Ok(())
+}
+
+#[test]
 fn predictions_of_a_regression_model() -> TestResult {
     let _lock = torch_lock();
     let root = tempfile::tempdir()?;
