@@ -57,7 +57,7 @@ for path in json.load(open(sys.argv[1])):
     tables[path] = {"duckdb": duck, "pyarrow": arrow, "polars": pol}
 
 sweep = con.sql("""
-    SELECT function, CAST(seed AS VARCHAR) AS seed, model, count(*) AS rows,
+    SELECT function, CAST(run AS VARCHAR) AS run, model, count(*) AS rows,
            min(loss) FILTER (WHERE split = 'test') AS best_test_loss
     FROM read_parquet('outputs/hw1-1/fit/*/*/*/metrics.parquet', hive_partitioning = true)
     GROUP BY ALL ORDER BY ALL
@@ -210,8 +210,13 @@ fn documented(path: &str) -> Option<Vec<(&'static str, &'static str)>> {
             ("prediction", "Float64"),
         ]),
         "gathered.parquet" => {
-            // A `stage` column and one per matrix axis not already a column (`seed` is).
-            let mut columns = vec![("stage", "Utf8"), ("function", "Utf8"), ("model", "Utf8")];
+            // A `stage` column and one per matrix axis (in alphabetical order).
+            let mut columns = vec![
+                ("stage", "Utf8"),
+                ("function", "Utf8"),
+                ("model", "Utf8"),
+                ("run", "Int64"),
+            ];
             columns.extend(metrics);
             Some(columns)
         }
@@ -257,8 +262,8 @@ fn check_sweep(tables: &[String], sweep: &Value) {
         .iter()
         .map(|g| (0..3).map(|i| g[i].as_str().unwrap().to_owned()).collect())
         .collect();
-    assert_eq!(members.len(), 18, "2 functions x 3 seeds x 3 models");
-    assert_eq!(seen, members, "one group per (function, seed, model)");
+    assert_eq!(members.len(), 18, "2 functions x 3 runs x 3 models");
+    assert_eq!(seen, members, "one group per (function, run, model)");
     for g in groups {
         assert_eq!(
             g[3].as_u64(),

@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Output: `gathered.parquet` (or `file`): the rows of every input's table, in input order,
-//! preceded by a `stage` column and one column per matrix axis (integers or numbers where every
-//! value parses as one, text otherwise). An axis whose name is already a column of the tables
-//! is not added again. With `last_epoch`, only the rows of each table's largest `epoch` are
+//! preceded by a `stage` column and one column per matrix axis, in alphabetical order (integers
+//! or numbers where every value parses as one, text otherwise). An axis whose name is already a
+//! column of the tables is not added again. With `last_epoch`, only the rows of each table's largest `epoch` are
 //! kept: the final metrics of each run.
 
 use pipeline_engine::stage::{
