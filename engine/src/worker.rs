@@ -124,15 +124,7 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
     if let Some(manifest) = store.manifest(&a.key)?.filter(|_| !a.forced)
         && store.check_present(&manifest).is_ok()
     {
-        let stamps = crate::outputs::ensure(
-            env.workspace,
-            env.pipeline,
-            stage,
-            &a.key,
-            &a.material,
-            &manifest,
-            a.previous.as_ref(),
-        )?;
+        let stamps = materialize(env, a, &manifest, a.previous.as_ref())?;
         return Ok(WorkResult::CachedByOther { manifest, stamps });
     }
     let staging = store.staging(&sanitize(&stage.name))?;
@@ -189,16 +181,28 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
     ]);
     let manifest = store.commit(&a.key, &out_dir, info)?;
     let _ = pipeline_cache::store::remove_tree(&resume_dir);
-    let stamps = crate::outputs::ensure(
+    let stamps = materialize(env, a, &manifest, None)?;
+    Ok(WorkResult::Ran { manifest, stamps })
+}
+
+/// Copies the committed outputs into the stage's output folder (unless `previous` shows they
+/// are there already, intact).
+fn materialize(
+    env: &WorkerEnv<'_>,
+    a: &Assignment,
+    manifest: &Manifest,
+    previous: Option<&StageRecord>,
+) -> Result<Stamps, StoreError> {
+    let stage = &env.pipeline.stages[a.index];
+    crate::outputs::ensure(
         env.workspace,
         env.pipeline,
         stage,
         &a.key,
         &a.material,
-        &manifest,
-        None,
-    )?;
-    Ok(WorkResult::Ran { manifest, stamps })
+        manifest,
+        previous,
+    )
 }
 
 /// Takes the key's lock, waiting (and saying so) while another process holds it; `None` if

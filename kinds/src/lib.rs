@@ -19,6 +19,7 @@
 pub mod critical_point;
 pub mod functions;
 pub mod gather;
+pub mod grid;
 pub mod images;
 pub mod interpolate;
 pub mod loss_surface;

@@ -68,10 +68,7 @@ fn default_eval_batch_size() -> usize {
 impl LossSurfaceParams {
     /// The grid values along one axis, ascending from −range to range, 0 exactly in the middle.
     pub fn axis(&self) -> Vec<f64> {
-        let half = (self.points / 2) as f64;
-        (0..self.points)
-            .map(|k| self.range * (k as f64 - half) / half.max(1.0))
-            .collect()
+        crate::grid::symmetric(self.range, self.points)
     }
 }
 

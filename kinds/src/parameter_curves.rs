@@ -69,10 +69,7 @@ fn default_eval_batch_size() -> usize {
 impl ParameterCurvesParams {
     /// The offsets t, ascending from −span to span, with 0 exactly in the middle.
     pub fn offsets(&self) -> Vec<f64> {
-        let half = (self.points / 2) as f64;
-        (0..self.points)
-            .map(|k| self.span * (k as f64 - half) / half.max(1.0))
-            .collect()
+        crate::grid::symmetric(self.span, self.points)
     }
 }
 

@@ -10,17 +10,10 @@
 use std::sync::Arc;
 
 use super::error::SpecError;
+use super::resolve::TOP_LEVEL;
 use super::yaml::{self, Node, Scalar, Source, Span, Value};
 use crate::suggest::nearest;
 
-const TOP_LEVEL: &[&str] = &[
-    "name",
-    "description",
-    "seed",
-    "vars",
-    "data_roots",
-    "stages",
-];
 /// Top-level keys an override may add.
 const OPTIONAL_TOP_LEVEL: &[&str] = &["name", "description", "seed", "data_roots"];
 /// Stage keys an override may add.

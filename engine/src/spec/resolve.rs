@@ -14,7 +14,8 @@ use crate::dag::StageGraph;
 use crate::stage::{Arity, Registry, StageKind};
 use crate::suggest::nearest;
 
-const TOP_LEVEL: &[&str] = &[
+/// The keys of a pipeline file's top level.
+pub(super) const TOP_LEVEL: &[&str] = &[
     "name",
     "description",
     "seed",
