@@ -130,6 +130,11 @@ pub struct RunArgs {
     /// Run this stage even if it is cached (repeatable).
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,
+    /// Most stages that differ only in their seeds (a sweep over seeds of one training, say)
+    /// computed together as one batched computation; each keeps its own outputs and cache
+    /// key. 1 runs every stage on its own.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub batch: usize,
 }
 
 /// Flags of `plan`.

@@ -63,9 +63,9 @@ fn write_report(cli: &Cli, workspace: &Workspace, pipeline: &Pipeline) {
 /// down many times over).
 fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
     let cores = session::cores();
-    if args.jobs == Some(0) || args.threads == Some(0) {
+    if args.jobs == Some(0) || args.threads == Some(0) || args.batch == 0 {
         return Err(Failure::Input(
-            "--jobs and --threads must be at least 1".into(),
+            "--jobs, --threads and --batch must be at least 1".into(),
         ));
     }
     let jobs = args.jobs.unwrap_or(cores);
@@ -92,5 +92,6 @@ fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
         targets: args.stages.clone(),
         force: args.force.clone(),
         cuda_available: session::cuda_available(),
+        batch: args.batch,
     })
 }

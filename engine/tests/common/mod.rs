@@ -209,12 +209,69 @@ impl Length {
     }
 }
 
+/// Writes its seed after its input's text; batchable (unless `alone`): a batch logs
+/// `batch <n>` to `count_file`, a stage run alone logs its name. The stage whose seed is
+/// `fail_seed` fails.
+pub struct Seeded;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeededParams {
+    pub count_file: PathBuf,
+    #[serde(default)]
+    pub fail_seed: Option<u64>,
+    #[serde(default)]
+    pub alone: bool,
+}
+
+impl TypedStage for Seeded {
+    type Params = SeededParams;
+    const NAME: &'static str = "seeded";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "writes its seed";
+    fn inputs(&self) -> &'static [InputSlot] {
+        const SLOTS: &[InputSlot] = &[InputSlot::one("data", "a stage with out.txt")];
+        SLOTS
+    }
+    fn batchable(&self, p: &SeededParams) -> bool {
+        !p.alone
+    }
+}
+
+impl Seeded {
+    fn run(p: SeededParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        count(&Some(p.count_file.clone()), ctx.stage);
+        Self::write(&p, ctx)
+    }
+
+    fn run_batch(p: SeededParams, ctxs: &[StageContext<'_>]) -> Vec<Result<(), StageError>> {
+        count(
+            &Some(p.count_file.clone()),
+            &format!("batch {}", ctxs.len()),
+        );
+        ctxs.iter().map(|ctx| Self::write(&p, ctx)).collect()
+    }
+
+    fn write(p: &SeededParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        if p.fail_seed == Some(ctx.seed) {
+            return Err(StageError::numerical(format!("seed {} fails", ctx.seed)));
+        }
+        let data = ctx.inputs.one("data")?;
+        let text = fs::read_to_string(data.file("out.txt"))
+            .map_err(|e| StageError::io("read", &data.dir, &e))?;
+        fs::write(ctx.out_dir.join("out.txt"), format!("{text} {}", ctx.seed))
+            .map_err(|e| StageError::io("write", ctx.out_dir, &e))
+    }
+}
+
 pub fn runners() -> Runners {
     let mut r = Runners::new();
     r.add::<WriteText>(WriteText::run)
         .add::<Join>(Join::run)
         .add::<Fail>(Fail::run)
-        .add::<Length>(Length::run);
+        .add::<Length>(Length::run)
+        .add::<Seeded>(Seeded::run)
+        .add_batched::<Seeded>(Seeded::run_batch);
     r
 }
 
@@ -223,7 +280,8 @@ pub fn registry() -> Registry {
     r.register(typed(WriteText))
         .register(typed(Join))
         .register(typed(Fail))
-        .register(typed(Length));
+        .register(typed(Length))
+        .register(typed(Seeded));
     r
 }
 
@@ -247,6 +305,7 @@ pub fn options() -> RunOptions {
         targets: vec![],
         force: vec![],
         cuda_available: false,
+        batch: 1,
     }
 }
 

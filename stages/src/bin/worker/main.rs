@@ -3,8 +3,9 @@
 //! The `pipeline` binary plans, checks the cache and draws plots without linking libtorch
 //! (whose start-up alone costs about 220 ms); every stage that needs libtorch it hands to a
 //! child `pipeline-worker exec-stage --job FILE`, which reports progress and errors as JSON
-//! lines on stdout (`pipeline_engine::child`). `pipeline-worker probe` tells the planner what
-//! libtorch sees on this machine.
+//! lines on stdout (`pipeline_engine::child`); `exec-batch` runs several stages of one kind
+//! that differ only in their seeds as one computation (a sweep over seeds).
+//! `pipeline-worker probe` tells the planner what libtorch sees on this machine.
 
 mod signals;
 
@@ -32,6 +33,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         job: PathBuf,
     },
+    /// Runs a batch of stage jobs (one kind, the same parameters, different seeds) together
+    /// and reports on stdout like `exec-stage`, each failure naming its stage.
+    ExecBatch {
+        /// The list of jobs (JSON), as written by `pipeline`.
+        #[arg(long, value_name = "FILE")]
+        job: PathBuf,
+    },
     /// Prints one JSON line saying whether libtorch sees CUDA, how many devices, and its
     /// intra-op thread count.
     Probe,
@@ -41,6 +49,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::ExecStage { job } => exec_stage(&job),
+        Command::ExecBatch { job } => exec_batch(&job),
         Command::Probe => probe(),
     };
     std::process::exit(code);
@@ -54,6 +63,18 @@ fn exec_stage(path: &std::path::Path) -> i32 {
     pipeline_stages::register_runners(&mut runners);
     pipeline_engine::child::exec_job_file(&runners, path, &signals::CANCEL, |job| {
         tch::set_num_threads(i32::try_from(job.threads.max(1)).unwrap_or(i32::MAX));
+    })
+}
+
+/// Runs the batch in `path`; the exit code says whether every stage succeeded.
+fn exec_batch(path: &std::path::Path) -> i32 {
+    init_logging();
+    signals::install();
+    let mut runners = Runners::new();
+    pipeline_stages::register_runners(&mut runners);
+    pipeline_engine::child::exec_batch_file(&runners, path, &signals::CANCEL, |jobs| {
+        let threads = jobs.first().map_or(1, |j| j.threads.max(1));
+        tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     })
 }
 
