@@ -155,4 +155,14 @@ impl TypedStage for Train {
         }
         Ok(())
     }
+
+    /// Runs of a fully connected model (dense layers, activations, flatten) that differ only in
+    /// their seeds train together as one batched computation: stacked weights, batched matrix
+    /// products, one element-wise optimizer over all of them, each run with its own
+    /// initialisation and data order. Dropout and batch normalization draw from or update
+    /// state shared by a batch, and step logs record per-run gradient norms, so those runs
+    /// train alone.
+    fn batchable(&self, p: &TrainParams) -> bool {
+        !p.log_steps && p.model.is_dense_only()
+    }
 }

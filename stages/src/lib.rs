@@ -53,6 +53,7 @@ pub fn register_runners(runners: &mut Runners) {
         .add::<Images>(crate::runners::images::run)
         .add::<RandomLabels>(crate::runners::random_labels::run)
         .add::<Train>(crate::runners::train::run)
+        .add_batched::<Train>(crate::runners::train::run_batch)
         .add::<Predict>(crate::runners::predict::run)
         .add::<Interpolate>(crate::runners::interpolate::run)
         .add::<Sensitivity>(crate::runners::sensitivity::run)
