@@ -55,7 +55,7 @@ impl Executor for ChildProcesses<'_> {
         let job_file = job.out_dir.with_file_name("job.json");
         write_json(&job_file, job)?;
         let end = self.run_child("exec-stage", &job_file, job, events, cancel)?;
-        let reported = end.reported.into_iter().map(|(_, e)| e).last();
+        let reported = end.reported.into_iter().map(|(_, e)| e).next_back();
         outcome(end.status, reported, cancel, &end.tail)
     }
 

@@ -1,11 +1,6 @@
 //! Stages that differ only in their seeds, computed as one batch: each keeps its own key,
 //! outputs and cache entry; a failure in a batch fails only its stage.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers fail the test on any error"
-)]
-
 mod common;
 
 use std::fs;

@@ -17,9 +17,11 @@
 //! crate calls it once and runs one stage job per process.
 
 pub(crate) mod analysis;
+pub mod bench;
 pub(crate) mod data;
 pub(crate) mod device;
 pub(crate) mod error;
+pub mod fuzzing;
 pub(crate) mod json_file;
 pub(crate) mod model;
 pub(crate) mod rng;

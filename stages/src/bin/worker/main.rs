@@ -40,6 +40,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         job: PathBuf,
     },
+    /// Times fixed workloads of this project's training and analysis code (for
+    /// `pipeline bench`): one line per workload, `name<TAB>seconds<TAB>units<TAB>units/s`.
+    Bench {
+        /// Intra-op threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Comma-separated workload names (default: all).
+        #[arg(long, default_value = "")]
+        only: String,
+        /// List the workloads instead.
+        #[arg(long)]
+        list: bool,
+    },
     /// Prints one JSON line saying whether libtorch sees CUDA, how many devices, and its
     /// intra-op thread count.
     Probe,
@@ -50,6 +63,11 @@ fn main() {
     let code = match cli.command {
         Command::ExecStage { job } => exec_stage(&job),
         Command::ExecBatch { job } => exec_batch(&job),
+        Command::Bench {
+            threads,
+            only,
+            list,
+        } => bench(threads, &only, list),
         Command::Probe => probe(),
     };
     std::process::exit(code);
@@ -76,6 +94,37 @@ fn exec_batch(path: &std::path::Path) -> i32 {
         let threads = jobs.first().map_or(1, |j| j.threads.max(1));
         tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
     })
+}
+
+/// Runs the benchmark workloads named in `only` (all when empty), printing a line each.
+fn bench(threads: usize, only: &str, list: bool) -> i32 {
+    init_logging();
+    let workloads = pipeline_stages::bench::WORKLOADS;
+    if list {
+        for (name, what) in workloads {
+            println!("{name}\t{what}");
+        }
+        return 0;
+    }
+    let names: Vec<&str> = if only.is_empty() {
+        workloads.iter().map(|w| w.0).collect()
+    } else {
+        only.split(',').map(str::trim).collect()
+    };
+    for name in names {
+        match pipeline_stages::bench::run(name, threads) {
+            Ok(t) => {
+                let rate = t.units as f64 / t.seconds.max(1e-9);
+                println!("{}\t{:.3}\t{}\t{rate:.1}", t.name, t.seconds, t.units);
+                let _ = std::io::stdout().flush();
+            }
+            Err(e) => {
+                eprintln!("pipeline-worker bench: {name}: {e}");
+                return 1;
+            }
+        }
+    }
+    0
 }
 
 /// Logs go to stderr, which `pipeline` keeps for error messages; `RUST_LOG` filters them

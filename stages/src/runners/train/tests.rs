@@ -427,8 +427,11 @@ fn logging_steps_changes_nothing_else() -> TestResult {
     Ok(())
 }
 
+/// A run's losses and accuracies (in row order) and final weights.
+type RunResults = (Vec<f64>, Vec<f64>, Vec<f32>);
+
 /// Each run's metrics (loss and accuracy in row order) and final weights.
-fn run_results(out: &Path) -> Result<(Vec<f64>, Vec<f64>, Vec<f32>), Box<dyn std::error::Error>> {
+fn run_results(out: &Path) -> Result<RunResults, Box<dyn std::error::Error>> {
     let table = Table::read_parquet(&out.join(METRICS_FILE))?;
     let losses = table
         .f64s("loss")?
