@@ -471,7 +471,32 @@ impl Scheduler<'_> {
             self.ready = rest;
         }
         group.insert(0, first);
+        let spare = self.spare_threads(&group);
+        for member in &mut group {
+            member.threads += spare;
+        }
         Some(group)
+    }
+
+    /// The idle cores a dispatch may have on top of its threads: all of the budget left over
+    /// when nothing else is waiting to run, the stage does not set its `threads:`, and its
+    /// kind gains from threads. (The tail of a run, a long training left alone, then uses the
+    /// machine; while many stages are ready, each keeps its one thread.)
+    fn spare_threads(&self, group: &[Ready]) -> usize {
+        let Some(first) = group.first() else {
+            return 0;
+        };
+        let stage = &self.planner.pipeline.stages[first.index];
+        let scales = self
+            .planner
+            .registry
+            .get(&stage.kind)
+            .is_some_and(|k| k.scales_with_threads(&stage.params));
+        if !self.ready.is_empty() || stage.threads.is_some() || !scales {
+            return 0;
+        }
+        let budget = self.opts.budget.max(1);
+        budget.saturating_sub(self.running_threads + first.threads)
     }
 
     /// The batch identity of stage `i` (see [`Ready::batch`]), when its kind can batch.

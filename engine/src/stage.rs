@@ -437,6 +437,14 @@ pub trait TypedStage: Send + Sync + 'static {
     fn batchable(&self, _params: &Self::Params) -> bool {
         false
     }
+
+    /// Whether a stage with these parameters runs faster with more intra-op threads. When
+    /// nothing else is ready to run, the scheduler gives such a stage the cores that would
+    /// otherwise idle (unless the pipeline sets its `threads:`); work made of tiny operations
+    /// (small fully connected models) gains nothing from a second thread and says no.
+    fn scales_with_threads(&self, _params: &Self::Params) -> bool {
+        !self.in_process()
+    }
 }
 
 /// The code that runs a stage kind: a function of its typed parameters and the context.
@@ -476,6 +484,9 @@ pub trait StageKind: Send + Sync {
     /// Whether stages with these canonical parameters may be batched with others that differ
     /// only in their seed ([`TypedStage::batchable`]).
     fn batchable(&self, params: &serde_json::Value) -> bool;
+    /// Whether more intra-op threads speed a stage with these parameters up
+    /// ([`TypedStage::scales_with_threads`]).
+    fn scales_with_threads(&self, params: &serde_json::Value) -> bool;
 }
 
 struct Typed<T>(T);
@@ -537,6 +548,9 @@ impl<T: TypedStage> StageKind for Typed<T> {
     }
     fn batchable(&self, params: &serde_json::Value) -> bool {
         decode::<T>(params).is_ok_and(|p| self.0.batchable(&p))
+    }
+    fn scales_with_threads(&self, params: &serde_json::Value) -> bool {
+        decode::<T>(params).is_ok_and(|p| self.0.scales_with_threads(&p))
     }
 }
 

@@ -264,6 +264,27 @@ impl Seeded {
     }
 }
 
+/// Writes the intra-op threads it was given; runs in a worker (so it may get idle cores).
+pub struct Threads;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsParams {}
+
+impl TypedStage for Threads {
+    type Params = ThreadsParams;
+    const NAME: &'static str = "threads";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "writes its thread count";
+}
+
+impl Threads {
+    fn run(_p: ThreadsParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        fs::write(ctx.out_dir.join("out.txt"), ctx.threads.to_string())
+            .map_err(|e| StageError::io("write", ctx.out_dir, &e))
+    }
+}
+
 pub fn runners() -> Runners {
     let mut r = Runners::new();
     r.add::<WriteText>(WriteText::run)
@@ -271,7 +292,8 @@ pub fn runners() -> Runners {
         .add::<Fail>(Fail::run)
         .add::<Length>(Length::run)
         .add::<Seeded>(Seeded::run)
-        .add_batched::<Seeded>(Seeded::run_batch);
+        .add_batched::<Seeded>(Seeded::run_batch)
+        .add::<Threads>(Threads::run);
     r
 }
 
@@ -281,7 +303,8 @@ pub fn registry() -> Registry {
         .register(typed(Join))
         .register(typed(Fail))
         .register(typed(Length))
-        .register(typed(Seeded));
+        .register(typed(Seeded))
+        .register(typed(Threads));
     r
 }
 
