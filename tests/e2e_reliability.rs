@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -378,6 +378,17 @@ fn two_runs_from_empty_caches_write_identical_bytes() {
 
 /// A training stage of `epochs` epochs on the sinc data.
 fn training(epochs: usize) -> String {
+    training_seeds(epochs, "")
+}
+
+/// [`training`], as a sweep over seeds when `seeds` lists some (`[1, 2, 3]`): the sweep then
+/// trains as one batch.
+fn training_seeds(epochs: usize, seeds: &str) -> String {
+    let sweep = if seeds.is_empty() {
+        String::new()
+    } else {
+        format!("    matrix: {{run: {seeds}}}\n    seed: ${{matrix.run}}\n")
+    };
     format!(
         "name: resume
 stages:
@@ -386,7 +397,7 @@ stages:
     params: {{function: sinc, n: 2000}}
   fit:
     kind: train
-    inputs: {{data: data}}
+{sweep}    inputs: {{data: data}}
     params:
       model: {{mlp: {{hidden: [16, 16]}}}}
       batch_size: 20
@@ -416,13 +427,29 @@ fn snapshots(ws: &Workspace) -> Vec<PathBuf> {
 
 #[test]
 fn an_interrupted_training_resumes_and_ends_with_the_same_bytes() {
+    interrupted_training_resumes(&training(40), &[""], 1);
+}
+
+/// The same for three seeds trained as one batch: each run saves its own snapshots, the
+/// batch resumes from the latest epoch all of them have, and every run ends with the bytes
+/// of an uninterrupted batch.
+#[test]
+fn an_interrupted_batch_of_seeds_resumes_and_ends_with_the_same_bytes() {
+    let text = training_seeds(40, "[1, 2, 3]");
+    interrupted_training_resumes(&text, &["run=1/", "run=2/", "run=3/"], 3);
+}
+
+/// Runs `pipeline` whole in one workspace; in another, kills its run once each of `runs`
+/// training stages has saved a snapshot of epoch 10 or later, runs it again, and compares
+/// the outputs of the stages under `outputs/resume/fit/<folder>` for each of `folders`.
+fn interrupted_training_resumes(pipeline: &str, folders: &[&str], runs: usize) {
     let whole = Workspace::new();
-    let file = whole.write("resume.yaml", &training(40));
+    let file = whole.write("resume.yaml", pipeline);
     let out = whole.pipeline(&["run", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
 
     let ws = Workspace::new();
-    let file = ws.write("resume.yaml", &training(40));
+    let file = ws.write("resume.yaml", pipeline);
     let f = file.to_str().unwrap();
     let spawn_run = || {
         Command::new(assert_cmd::cargo::cargo_bin("pipeline"))
@@ -445,8 +472,16 @@ fn an_interrupted_training_resumes_and_ends_with_the_same_bytes() {
             .parse()
             .unwrap_or(0)
     };
-    // Kill the run once it has saved the state after epoch 10 or later (of 40).
-    while snapshots(&ws).iter().map(epoch_of).max().unwrap_or(0) < 10 {
+    // Kill the run once every training has saved its state after epoch 10 or later (of 40).
+    let ready = || {
+        let late: BTreeSet<PathBuf> = snapshots(&ws)
+            .iter()
+            .filter(|p| epoch_of(p) >= 10)
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        late.len() >= runs
+    };
+    while !ready() {
         assert!(Instant::now() < deadline, "no resume snapshot appeared");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -459,18 +494,21 @@ fn an_interrupted_training_resumes_and_ends_with_the_same_bytes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("resumed after epoch"), "{err}");
-    for file in [
-        "metrics.parquet",
-        "model.safetensors",
-        "checkpoints/epoch-0005.safetensors",
-        "checkpoints/epoch-0040.safetensors",
-    ] {
-        let a = std::fs::read(whole.path().join("outputs/resume/fit").join(file)).unwrap();
-        let b = std::fs::read(ws.path().join("outputs/resume/fit").join(file)).unwrap();
-        assert!(
-            a == b,
-            "{file} differs between a resumed and an uninterrupted run"
-        );
+    for folder in folders {
+        for file in [
+            "metrics.parquet",
+            "model.safetensors",
+            "checkpoints/epoch-0005.safetensors",
+            "checkpoints/epoch-0040.safetensors",
+        ] {
+            let path = format!("outputs/resume/fit/{folder}{file}");
+            let a = std::fs::read(whole.path().join(&path)).unwrap();
+            let b = std::fs::read(ws.path().join(&path)).unwrap();
+            assert!(
+                a == b,
+                "{path} differs between a resumed and an uninterrupted run"
+            );
+        }
     }
     assert!(
         snapshots(&ws).is_empty(),

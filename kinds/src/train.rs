@@ -168,7 +168,7 @@ impl TypedStage for Train {
 
     /// Fully connected models are the course's tiny ones (hundreds to thousands of
     /// parameters), whose steps are too small to split across threads; convolutional ones
-    /// gain (the bench's CNN epoch: 1.6x with a second thread).
+    /// gain (PyTorch's CNN epoch in ../shared/bench: 1.6x faster with a second thread).
     fn scales_with_threads(&self, p: &TrainParams) -> bool {
         !p.model.is_dense_only()
     }

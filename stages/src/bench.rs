@@ -26,7 +26,7 @@ use crate::analysis::random_box::sampled_loss_sums;
 use crate::error::TchContext;
 use crate::model::network::Weights;
 use crate::rng::SplitMix64;
-use crate::train::batched::{BatchedFit, Stacked};
+use crate::train::batched::{BatchStart, BatchedFit, Stacked};
 use crate::train::data::Split;
 use crate::train::fit::{Fit, Schedule, Start};
 use crate::train::loss::Loss;
@@ -440,9 +440,10 @@ fn seeds_batched() -> Result<(f64, u64), StageError> {
             orders: seeds.iter().map(|&s| SplitMix64::new(s)).collect(),
             stop_on_nan: false,
             scratch: Weights::zeros(&plan, tch::Device::Cpu)?,
+            snapshots: Vec::new(),
         };
         let steps_per_run = epochs as u64 * 79;
-        for outcome in fit.run()? {
+        for outcome in fit.run(BatchStart::fresh(seeds.len()))? {
             outcome?;
         }
         Ok(steps_per_run * seeds.len() as u64)

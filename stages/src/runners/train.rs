@@ -13,7 +13,7 @@ use crate::model::checkpoint::{ModelInfo, save_model};
 use crate::model::network::Weights;
 use crate::rng::SplitMix64;
 use crate::table::write_table;
-use crate::train::batched::{BatchedFit, Stacked, checkpoint_dir};
+use crate::train::batched::{self, BatchedFit, Stacked, checkpoint_dir};
 use crate::train::data::prepare;
 use crate::train::fit::{EvalRow, Fit, Outcome, Schedule, Start};
 use crate::train::loss::Loss;
@@ -112,7 +112,7 @@ fn train_batch(
     drop(data);
     let seeds: Vec<u64> = ctxs.iter().map(|c| c.seed).collect();
     let stacked = Stacked::init(&plan, &seeds, device)?;
-    let fit = BatchedFit {
+    let mut fit = BatchedFit {
         ctxs,
         plan: &plan,
         stacked: &stacked,
@@ -127,8 +127,13 @@ fn train_batch(
             .collect(),
         stop_on_nan: p.on_nan == OnNonFinite::Stop,
         scratch: Weights::zeros(&plan, device)?,
+        snapshots: ctxs
+            .iter()
+            .map(|c| (Snapshots::new(c.resume_dir), identity(p, c.seed)))
+            .collect(),
     };
-    let outcomes = fit.run()?;
+    let start = batched::resume(&mut fit, p.epochs)?;
+    let outcomes = fit.run(start)?;
     let weights = Weights::zeros(&plan, device)?;
     let mut results = Vec::with_capacity(ctxs.len());
     for (k, (ctx, outcome)) in ctxs.iter().zip(outcomes).enumerate() {

@@ -18,8 +18,12 @@
 //! A run whose loss stops being a number ends alone (failing, or stopping as `on_nan: stop`
 //! asks); the others go on, since no run's numbers reach another's.
 //!
-//! Known limitation: batched runs take no resume snapshots, so a killed batch starts again
-//! from epoch 0. They are the small, fast models; large ones train alone and resume.
+//! Now and then after an epoch, each run still going saves a resume snapshot into its own
+//! stage's resume folder, in exactly the format a run alone saves (its weights, its slice of
+//! the optimizer's state, its data order, its evaluations), so a killed batch resumes as a
+//! batch, or each run alone, from where it was. A batch resumes only when every run has a
+//! snapshot of the same epoch (they share one optimizer step count); otherwise it starts over,
+//! which is always safe.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,6 +37,7 @@ use super::evaluate::Score;
 use super::fit::{Divergence, EvalRow, Outcome, Schedule};
 use super::loss::Loss;
 use super::optim::Optimizer;
+use super::resume::{self, Progress, Snapshots, at};
 use crate::error::TchContext;
 use crate::model::checkpoint::save_weights;
 use crate::model::network::{Weights, activate, activate_in_place, fill};
@@ -53,6 +58,8 @@ pub(crate) struct Stacked {
     pub(crate) params: Vec<Tensor>,
     /// The number of runs.
     pub(crate) runs: i64,
+    /// Values per parameter of one run, in plan order.
+    sizes: Vec<i64>,
 }
 
 impl Stacked {
@@ -90,7 +97,61 @@ impl Stacked {
                 }
             }
         }
-        Ok(Self { flat, params, runs })
+        let sizes = plan.params.iter().map(|p| p.numel() as i64).collect();
+        Ok(Self {
+            flat,
+            params,
+            runs,
+            sizes,
+        })
+    }
+
+    /// Run `k`'s part of `t`, a tensor laid out like [`Stacked::flat`] (the parameters, or
+    /// an optimizer state over them), in the layout of a run alone: one parameter after
+    /// another.
+    pub(crate) fn member(&self, t: &Tensor, k: usize) -> Result<Tensor, StageError> {
+        let parts = self
+            .blocks(t, k)?
+            .into_iter()
+            .map(|(_, part)| part)
+            .collect::<Vec<_>>();
+        Tensor::f_cat(&parts, 0).ctx("gathering a run's values")
+    }
+
+    /// Writes `values` (in the layout of a run alone) into run `k`'s part of `t`.
+    pub(crate) fn set_member(
+        &self,
+        t: &Tensor,
+        k: usize,
+        values: &Tensor,
+    ) -> Result<(), StageError> {
+        let _guard = tch::no_grad_guard();
+        for (offset, part) in self.blocks(t, k)? {
+            let n = part.size()[0];
+            values
+                .f_narrow(0, offset, n)
+                .and_then(|v| part.shallow_clone().f_copy_(&v))
+                .ctx("restoring a run's values")?;
+        }
+        Ok(())
+    }
+
+    /// Each parameter's values of run `k` in `t` (views), with their offset in a lone run's
+    /// layout.
+    fn blocks(&self, t: &Tensor, k: usize) -> Result<Vec<(i64, Tensor)>, StageError> {
+        let (mut stacked, mut alone) = (0, 0);
+        let mut blocks = Vec::with_capacity(self.sizes.len());
+        for &n in &self.sizes {
+            let part = t
+                .f_narrow(0, stacked, self.runs * n)
+                .and_then(|b| b.f_view([self.runs, n]))
+                .and_then(|b| b.f_select(0, k as i64))
+                .ctx("selecting a run's values")?;
+            blocks.push((alone, part));
+            stacked += self.runs * n;
+            alone += n;
+        }
+        Ok(blocks)
     }
 
     /// Copies run `k`'s parameters into `into` (weights of the same plan).
@@ -197,13 +258,96 @@ pub(crate) struct BatchedFit<'a> {
     pub(crate) orders: Vec<SplitMix64>,
     /// Stop (instead of failing) a run at a non-finite training loss.
     pub(crate) stop_on_nan: bool,
-    /// Scratch weights of one run, for checkpoints.
+    /// Scratch weights of one run, for checkpoints and snapshots.
     pub(crate) scratch: Weights,
+    /// Each run's resume snapshots and identity (parameters and seed).
+    pub(crate) snapshots: Vec<(Snapshots, serde_json::Value)>,
+}
+
+/// Where a resumed batch starts: the epoch every run's snapshot is of, and each run's
+/// evaluations so far.
+pub(crate) struct BatchStart {
+    /// Epochs already done.
+    pub(crate) epoch: usize,
+    /// Each run's evaluations, in order.
+    pub(crate) rows: Vec<Vec<EvalRow>>,
+}
+
+impl BatchStart {
+    /// The start of a batch of `runs` that resumes nothing.
+    pub(crate) fn fresh(runs: usize) -> Self {
+        Self {
+            epoch: 0,
+            rows: vec![Vec::new(); runs],
+        }
+    }
+}
+
+/// Restores every run of the batch from its snapshot of the latest epoch they all have one
+/// of (before the last epoch); returns where the batch starts (epoch 0 when there is none).
+pub(crate) fn resume(fit: &mut BatchedFit<'_>, epochs: usize) -> Result<BatchStart, StageError> {
+    let runs = fit.ctxs.len();
+    let fresh = BatchStart::fresh(runs);
+    // The latest epoch every run has a snapshot of.
+    let mut common: Option<Vec<usize>> = None;
+    for ctx in fit.ctxs {
+        let mine = resume::epochs(ctx.resume_dir);
+        common = Some(match common {
+            None => mine,
+            Some(c) => c.into_iter().filter(|e| mine.contains(e)).collect(),
+        });
+    }
+    let Some(epoch) = common.and_then(|c| c.last().copied()) else {
+        return Ok(fresh);
+    };
+    if epoch == 0 || epoch >= epochs {
+        return Ok(fresh);
+    }
+    let mut found = Vec::with_capacity(runs);
+    for (ctx, (_, identity)) in fit.ctxs.iter().zip(&fit.snapshots) {
+        match at(ctx.resume_dir, identity, epoch) {
+            Some(snapshot) => found.push(snapshot),
+            None => return Ok(fresh),
+        }
+    }
+    let steps = found[0].1.steps;
+    if found.iter().any(|(_, p)| p.steps != steps) {
+        return Ok(fresh);
+    }
+    let mut rows = Vec::with_capacity(runs);
+    for (k, (mut tensors, progress)) in found.into_iter().enumerate() {
+        let mut weights = Vec::with_capacity(fit.plan.params.len());
+        for spec in &fit.plan.params {
+            let t = tensors.remove(&spec.name).ok_or_else(|| {
+                StageError::bug(format!("the resume snapshot lacks {}", spec.name))
+            })?;
+            weights.push(t.f_reshape([-1]).ctx("flattening a snapshot")?);
+        }
+        let values = Tensor::f_cat(&weights, 0).ctx("joining a snapshot's weights")?;
+        fit.stacked.set_member(&fit.stacked.flat, k, &values)?;
+        for (name, state) in fit.optimizer.state_tensors() {
+            let saved = tensors.remove(&name).ok_or_else(|| {
+                StageError::bug(format!("the resume snapshot lacks optimizer state {name}"))
+            })?;
+            fit.stacked.set_member(state, k, &saved)?;
+        }
+        fit.orders[k] = SplitMix64::new(progress.order_state);
+        rows.push(progress.rows());
+    }
+    fit.optimizer.set_steps(steps);
+    for ctx in fit.ctxs {
+        ctx.note(format!("resumed after epoch {epoch} of {epochs}, batched"));
+    }
+    Ok(BatchStart { epoch, rows })
 }
 
 impl BatchedFit<'_> {
-    /// Trains every run for the scheduled epochs; returns each run's outcome, in order.
-    pub(crate) fn run(mut self) -> Result<Vec<Result<Outcome, StageError>>, StageError> {
+    /// Trains every run for the scheduled epochs from `start`; returns each run's outcome,
+    /// in order.
+    pub(crate) fn run(
+        mut self,
+        start: BatchStart,
+    ) -> Result<Vec<Result<Outcome, StageError>>, StageError> {
         let runs = self.ctxs.len();
         let batches = self.batches_per_epoch()?;
         for ctx in self.ctxs {
@@ -215,16 +359,17 @@ impl BatchedFit<'_> {
                 runs - 1
             ));
         }
-        let mut states: Vec<RunState> = (0..runs)
-            .map(|_| RunState {
-                rows: Vec::new(),
-                end: None,
-            })
+        let mut states: Vec<RunState> = start
+            .rows
+            .into_iter()
+            .map(|rows| RunState { rows, end: None })
             .collect();
-        if self.schedule.eval_initial {
-            self.evaluate_into(0, &mut states)?;
+        if start.epoch == 0 {
+            if self.schedule.eval_initial {
+                self.evaluate_into(0, &mut states)?;
+            }
+            self.checkpoint(0, &states)?;
         }
-        self.checkpoint(0, &states)?;
         let device = self.train.x.device();
         let mut order = vec![0i64; runs * self.train.len as usize];
         let step_losses =
@@ -232,7 +377,7 @@ impl BatchedFit<'_> {
         let grad = self.stacked.flat.f_zeros_like().ctx("allocating")?;
         let mut last_report: Option<Instant> = None;
         let epochs = self.schedule.epochs;
-        for epoch in 1..=epochs {
+        for epoch in start.epoch + 1..=epochs {
             self.ctxs[0].check_cancelled()?;
             self.epoch(batches, &mut order, &step_losses, &grad)?;
             let means = self.check_losses(epoch, batches, &step_losses, &mut states)?;
@@ -244,6 +389,9 @@ impl BatchedFit<'_> {
                 self.evaluate_into(epoch, &mut states)?;
             }
             self.checkpoint(epoch, &states)?;
+            if epoch < epochs && self.snapshots.first().is_some_and(|(s, _)| s.due()) {
+                self.snapshot(epoch, &states)?;
+            }
             if epoch == epochs || last_report.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                 last_report = Some(Instant::now());
                 for ((ctx, state), mean) in self.ctxs.iter().zip(&states).zip(&means) {
@@ -468,6 +616,34 @@ impl BatchedFit<'_> {
             start += n;
         }
         Ok(sums)
+    }
+
+    /// Saves a resume snapshot of every run still going after `epoch`, each in its own
+    /// resume folder and in a lone run's format.
+    fn snapshot(&mut self, epoch: usize, states: &[RunState]) -> Result<(), StageError> {
+        for (k, state) in states.iter().enumerate() {
+            if state.end.is_some() {
+                continue;
+            }
+            self.stacked.extract(k, &self.scratch)?;
+            let mut owned: Vec<(String, Tensor)> = Vec::new();
+            for (name, t) in self.optimizer.state_tensors() {
+                owned.push((name, self.stacked.member(t, k)?));
+            }
+            let mut tensors = self.scratch.named(self.plan);
+            tensors.extend(owned.iter().map(|(n, t)| (n.clone(), t)));
+            let (snapshots, identity) = &mut self.snapshots[k];
+            let progress = Progress::new(
+                identity.clone(),
+                epoch,
+                self.optimizer.steps(),
+                self.orders[k].state(),
+                &state.rows,
+                Vec::new(),
+            );
+            snapshots.save(&tensors, &progress)?;
+        }
+        Ok(())
     }
 
     /// Saves the weights of every run still going, when a checkpoint is due.

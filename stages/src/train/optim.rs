@@ -77,6 +77,11 @@ impl Optimizer {
         self.steps
     }
 
+    /// Sets the step count (a resumed run's).
+    pub(crate) fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// The state tensors by name (`adam.m.0`...), for a resume snapshot.
     pub(crate) fn state_tensors(&self) -> Vec<(String, &Tensor)> {
         let lists: Vec<(&str, &Vec<Tensor>)> = match &self.state {

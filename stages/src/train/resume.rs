@@ -11,8 +11,9 @@
 //! interrupted (on the same device with the same thread count).
 //!
 //! A snapshot is a folder `epoch-NNNN` written under a temporary name and renamed when
-//! complete; older snapshots are removed after. A kill at any moment leaves at least one
-//! complete snapshot or none.
+//! complete; all but the two latest are removed after. A kill at any moment leaves at least
+//! one complete snapshot or none. (Two are kept so that the runs of a batch, saved one after
+//! another, always share an epoch to resume from, even when a kill falls between them.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub(crate) const DEFAULT_EVERY_SECS: u64 = 10;
 const FORMAT: u32 = 1;
 const TENSORS: &str = "state.safetensors";
 const STATE: &str = "state.json";
+/// Complete snapshots kept in a folder.
+const KEEP: usize = 2;
 
 /// The host-side part of a snapshot.
 #[derive(Debug, Serialize, Deserialize)]
@@ -162,11 +165,9 @@ impl Snapshots {
         let done = self.dir.join(&name);
         let _ = std::fs::remove_dir_all(&done);
         std::fs::rename(&tmp, &done).map_err(|e| StageError::io("rename", &done, &e))?;
-        for old in snapshots(&self.dir)
-            .into_iter()
-            .filter(|(e, _)| *e < progress.epoch)
-        {
-            let _ = std::fs::remove_dir_all(old.1);
+        let all = snapshots(&self.dir);
+        for old in &all[..all.len().saturating_sub(KEEP)] {
+            let _ = std::fs::remove_dir_all(&old.1);
         }
         self.last = Instant::now();
         Ok(())
@@ -207,6 +208,28 @@ pub(crate) fn latest(
         }
     }
     None
+}
+
+/// The epochs of the complete snapshots in `dir`, ascending.
+pub(crate) fn epochs(dir: &Path) -> Vec<usize> {
+    snapshots(dir).into_iter().map(|(e, _)| e).collect()
+}
+
+/// The snapshot of `epoch` in `dir`, if it is there, readable and of the run `identity`.
+pub(crate) fn at(
+    dir: &Path,
+    identity: &serde_json::Value,
+    epoch: usize,
+) -> Option<(BTreeMap<String, Tensor>, Progress)> {
+    let (_, path) = snapshots(dir).into_iter().find(|(e, _)| *e == epoch)?;
+    match read(&path) {
+        Ok(found) if found.1.identity == *identity => Some(found),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(snapshot = %path.display(), error = %e, "unreadable resume snapshot");
+            None
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<(BTreeMap<String, Tensor>, Progress), StageError> {
