@@ -18,6 +18,7 @@
 
 pub mod critical_point;
 pub mod functions;
+pub mod fuzzing;
 pub mod gather;
 pub mod grid;
 pub mod images;

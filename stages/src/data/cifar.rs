@@ -42,7 +42,8 @@ pub(crate) fn read(dir: &Path) -> Result<(ImageSet, ImageSet), StageError> {
     Ok((train, test))
 }
 
-fn empty() -> ImageSet {
+/// An empty set of CIFAR-10's shape.
+pub(crate) fn empty() -> ImageSet {
     ImageSet {
         shape: SHAPE,
         pixels: Vec::new(),
@@ -70,7 +71,15 @@ fn check_present(dir: &Path) -> Result<(), StageError> {
 
 /// Appends the records of one batch file to `set`.
 fn read_batch(path: &Path, set: &mut ImageSet) -> Result<(), StageError> {
-    let data = read_raw(path)?;
+    append_records(path, &read_raw(path)?, set)
+}
+
+/// Appends the records in `data`, the contents of the batch file `path`, to `set`.
+pub(crate) fn append_records(
+    path: &Path,
+    data: &[u8],
+    set: &mut ImageSet,
+) -> Result<(), StageError> {
     let complete = data.len() / RECORD * RECORD;
     if complete != data.len() {
         return Err(StageError::input(format!(

@@ -35,7 +35,12 @@ impl Bytes {
 /// Reads `path` whole, unpacking it if it is gzip-compressed. A missing file is an
 /// environment error; corrupt compressed data is an input error.
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Bytes, StageError> {
-    let raw = read_raw(path)?;
+    unpack_maybe_gzip(path, read_raw(path)?)
+}
+
+/// Unpacks `raw`, the contents of `path`, if it is gzip-compressed; corrupt compressed data is
+/// an input error naming `path`.
+pub(crate) fn unpack_maybe_gzip(path: &Path, raw: Vec<u8>) -> Result<Bytes, StageError> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(Bytes {
             path: path.to_owned(),

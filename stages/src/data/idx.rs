@@ -47,15 +47,23 @@ pub(crate) fn read_pair(
 }
 
 /// The contents of an IDX image file.
-struct IdxImages {
-    count: usize,
-    rows: usize,
-    cols: usize,
-    pixels: Vec<u8>,
+pub(crate) struct IdxImages {
+    /// The number of images.
+    pub(crate) count: usize,
+    /// Rows of each image.
+    pub(crate) rows: usize,
+    /// Columns of each image.
+    pub(crate) cols: usize,
+    /// The pixels, image after image, row-major.
+    pub(crate) pixels: Vec<u8>,
 }
 
 fn read_images(path: &Path) -> Result<IdxImages, StageError> {
-    let bytes = read_maybe_gzip(path)?;
+    parse_images(read_maybe_gzip(path)?)
+}
+
+/// Reads the (unpacked) contents of an IDX image file.
+pub(crate) fn parse_images(bytes: Bytes) -> Result<IdxImages, StageError> {
     let dims = header(&bytes, IMAGES_MAGIC)?;
     let [count, rows, cols] = [dims[0], dims[1], dims[2]];
     if rows == 0 || cols == 0 {
@@ -81,7 +89,11 @@ fn read_images(path: &Path) -> Result<IdxImages, StageError> {
 }
 
 fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>, StageError> {
-    let bytes = read_maybe_gzip(path)?;
+    parse_labels(read_maybe_gzip(path)?, classes)
+}
+
+/// Reads the (unpacked) contents of an IDX label file; labels must be below `classes`.
+pub(crate) fn parse_labels(bytes: Bytes, classes: usize) -> Result<Vec<u8>, StageError> {
     let dims = header(&bytes, LABELS_MAGIC)?;
     let describe = bytes.describe();
     let labels = payload(
