@@ -106,7 +106,10 @@ fn unknown_stage_kind() {
     let msg = parse_err("stages:\n  a:\n    kind: wrte\n", &[]);
     assert!(msg.contains("unknown stage kind `wrte`"), "{msg}");
     assert!(msg.contains("did you mean `write`?"), "{msg}");
-    assert!(msg.contains("`fail`, `join`, `length`, `write`"), "{msg}");
+    assert!(
+        msg.contains("`fail`, `join`, `length`, `seeded`, `threads`, `write`"),
+        "{msg}"
+    );
     assert!(msg.contains("test.yaml:3:11"), "{msg}");
 }
 
@@ -364,4 +367,13 @@ fn a_matrix_of_too_many_stages_is_refused_before_expanding() {
     assert!(msg.contains("a0 (10) x a1 (10)"), "{msg}");
     assert!(msg.contains("stages.a.matrix"), "{msg}");
     assert!(msg.contains("test.yaml:4:13"), "{msg}");
+}
+
+#[test]
+fn a_snippet_of_a_very_long_line_shows_a_window_around_the_error() {
+    let text = format!("stages: {}{{a: 1}}]\n", "[".repeat(5000));
+    let msg = parse_err(&text, &[]);
+    let longest = msg.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 200, "a line of {longest} characters:\n{msg}");
+    assert!(msg.contains("..."), "{msg}");
 }

@@ -111,6 +111,10 @@ impl SpecError {
     }
 }
 
+/// The most characters of a source line a snippet shows; a longer line (a generated or
+/// minified file) is cut to a window around the error, marked with `...`.
+const SNIPPET_WIDTH: usize = 120;
+
 fn render_snippet(span: &Span) -> String {
     let line_no = span.start.line;
     let Some(line) = span.source.text.lines().nth(line_no.saturating_sub(1)) else {
@@ -118,21 +122,32 @@ fn render_snippet(span: &Span) -> String {
     };
     let gutter = line_no.to_string().len();
     let pad = " ".repeat(gutter);
+    let chars: Vec<char> = line.chars().collect();
     let start = span.start.column.saturating_sub(1);
-    let line_chars = line.chars().count();
     let end = if span.end.line == span.start.line && span.end.column > span.start.column {
         span.end.column - 1
     } else {
-        line_chars.max(start + 1)
+        chars.len().max(start + 1)
     };
-    let width = end.saturating_sub(start).max(1);
-    let lead: String = line
-        .chars()
-        .take(start)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
+    // The window of the line shown: all of it, or SNIPPET_WIDTH characters from a little
+    // before the error.
+    let (from, to) = if chars.len() <= SNIPPET_WIDTH {
+        (0, chars.len())
+    } else {
+        let from = start.saturating_sub(SNIPPET_WIDTH / 4);
+        (from, (from + SNIPPET_WIDTH).min(chars.len()))
+    };
+    let before = if from > 0 { "..." } else { "" };
+    let after = if to < chars.len() { "..." } else { "" };
+    let shown: String = chars[from..to].iter().collect();
+    let width = end.min(to.max(start + 1)).saturating_sub(start).max(1);
+    let lead: String = " ".repeat(before.len())
+        + &chars[from..start.min(chars.len()).max(from)]
+            .iter()
+            .map(|&c| if c == '\t' { '\t' } else { ' ' })
+            .collect::<String>();
     format!(
-        "{pad}--> {span}\n{pad} |\n{line_no} | {line}\n{pad} | {lead}{}\n",
+        "{pad}--> {span}\n{pad} |\n{line_no} | {before}{shown}{after}\n{pad} | {lead}{}\n",
         "^".repeat(width)
     )
 }
