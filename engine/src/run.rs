@@ -20,7 +20,7 @@ use crate::events::{Observer, RunEvent};
 use crate::filehash::FileHasher;
 use crate::job::Executor;
 use crate::key::KeyMaterial;
-use crate::plan::{Decision, Planner, Reason, select, stage_indices};
+use crate::plan::{Cuda, Decision, Planner, Reason, select, stage_indices};
 use crate::record::{self, Outcome, RunSummary, StageResult};
 use crate::spec::Pipeline;
 use crate::stage::{ErrorClass, Registry, StageError};
@@ -41,8 +41,8 @@ pub struct RunOptions {
     pub targets: Vec<String>,
     /// Run these even if cached.
     pub force: Vec<String>,
-    /// Whether CUDA is usable.
-    pub cuda_available: bool,
+    /// Where stages find a CUDA device.
+    pub cuda: Cuda,
 }
 
 /// How often a waiting scheduler checks for cancellation.
@@ -127,7 +127,7 @@ pub fn run(
         registry,
         state,
         hasher: &hasher,
-        cuda_available: opts.cuda_available,
+        cuda: opts.cuda,
         forced,
     };
     let n = pipeline.stages.len();
@@ -316,10 +316,7 @@ impl Scheduler<'_> {
                     material,
                     reasons,
                 }) => {
-                    let threads = pipeline.stages[i]
-                        .threads
-                        .unwrap_or(self.opts.threads)
-                        .max(1);
+                    let threads = pipeline.stages[i].threads_or(self.opts.threads);
                     self.keys[i] = Some(key);
                     self.status[i] = Status::Ready;
                     self.ready.push_back(Ready {
@@ -432,10 +429,7 @@ impl Scheduler<'_> {
 
     fn finish(&mut self, done: Finished) {
         self.running -= 1;
-        let threads = self.planner.pipeline.stages[done.index]
-            .threads
-            .unwrap_or(self.opts.threads)
-            .max(1);
+        let threads = self.planner.pipeline.stages[done.index].threads_or(self.opts.threads);
         self.running_threads = self.running_threads.saturating_sub(threads);
         let i = done.index;
         let name = self.planner.pipeline.stages[i].name.clone();

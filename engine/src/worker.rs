@@ -149,6 +149,7 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
         seed: stage.seed,
         threads: a.threads,
         device: a.material.device,
+        resources: stage.resources,
     };
     let started = Instant::now();
     let sink = Forward {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use pipeline_engine::filehash::FileHasher;
-use pipeline_engine::plan::{Planner, plan_all, select, stage_indices};
+use pipeline_engine::plan::{Cuda, Planner, plan_all, select, stage_indices};
 use pipeline_engine::state::PipelineState;
 
 use crate::args::{Cli, PlanArgs};
@@ -28,7 +28,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<(), Failure> {
         registry: &registry,
         state: PipelineState::load(&workspace.state_file(&pipeline.name)),
         hasher: &hasher,
-        cuda_available: session::cuda_available(),
+        cuda: Cuda::Here(session::cuda_available()),
         forced,
     };
     let decisions = plan_all(&planner, &selected)?;

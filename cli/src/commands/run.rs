@@ -3,6 +3,7 @@
 use std::sync::atomic::AtomicBool;
 
 use pipeline_engine::Workspace;
+use pipeline_engine::plan::Cuda;
 use pipeline_engine::run::{RunOptions, run};
 use pipeline_engine::spec::Pipeline;
 
@@ -91,6 +92,6 @@ fn options(args: &RunArgs) -> Result<RunOptions, Failure> {
         budget,
         targets: args.stages.clone(),
         force: args.force.clone(),
-        cuda_available: session::cuda_available(),
+        cuda: Cuda::Here(session::cuda_available()),
     })
 }
