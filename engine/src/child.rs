@@ -46,6 +46,22 @@ pub fn print_message(message: &ChildMessage) {
     }
 }
 
+/// The engine's side of one line a child wrote on stdout: an event goes to `events`, an
+/// error is returned; anything else (a stray print of a library) is logged at debug level.
+pub fn receive_line(line: &str, stage: &str, events: &dyn EventSink) -> Option<StageError> {
+    match serde_json::from_str::<ChildMessage>(line) {
+        Ok(ChildMessage::Event { event }) => {
+            events.emit(stage, event);
+            None
+        }
+        Ok(ChildMessage::Error { error }) => Some(error),
+        Err(_) => {
+            tracing::debug!(stage, "{line}");
+            None
+        }
+    }
+}
+
 /// Reads a job file.
 pub fn read_job(path: &Path) -> Result<StageJob, StageError> {
     let bytes = std::fs::read(path).map_err(|e| StageError::io("read", path, &e))?;
