@@ -104,7 +104,13 @@ fn refused(output: &str) -> StageError {
         ErrorClass::Input,
         format!("Slurm refused the stage's job: {reason}"),
     );
-    e.causes.extend(output.lines().map(str::to_owned));
+    // The details sbatch gives before its last line (which the message repeats).
+    e.causes.extend(
+        output
+            .lines()
+            .filter(|l| !l.contains("submission failed:"))
+            .map(str::to_owned),
+    );
     e.causes.push(
         "check the stage's `resources:` and the `slurm:` settings of the configuration file"
             .to_owned(),
