@@ -127,6 +127,8 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Schedule a batch job when it is submitted (Slurm's default waits up to 3 s to batch them).
+SchedulerParameters=batch_sched_delay=0
 ReturnToService=2
 MinJobAge=300
 KillWait=5
