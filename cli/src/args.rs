@@ -122,7 +122,8 @@ pub struct RunArgs {
     /// member of a matrix).
     #[arg(value_name = "STAGE")]
     pub stages: Vec<String>,
-    /// Stages running at once (default: the number of cores).
+    /// Stages running at once (default: the number of cores; under Slurm, jobs submitted at
+    /// once, default `max_jobs` of the configuration file, 64).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Intra-op threads per stage (default: cores / jobs, at least 1); a stage's `threads:`

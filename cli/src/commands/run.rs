@@ -3,10 +3,9 @@
 use std::sync::atomic::AtomicBool;
 
 use pipeline_engine::Workspace;
+use pipeline_engine::job::Executor;
 use pipeline_engine::run::{RunOptions, run};
 use pipeline_engine::spec::Pipeline;
-
-use pipeline_engine::job::Executor;
 
 use crate::args::{Cli, RunArgs};
 use crate::config::{self, ExecutorKind};
