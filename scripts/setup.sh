@@ -85,7 +85,8 @@ pip_download() {
     -d "$cache" "$@"
 }
 
-wheel_path() { ls "$cache"/$1 2>/dev/null | head -n 1; }
+# Prints the cached wheel matching $1, or nothing (not an error: the cache may be empty).
+wheel_path() { ls "$cache"/$1 2>/dev/null | head -n 1 || true; }
 
 setup_cpu_libtorch() {
   if [ -f "$libtorch/.complete" ] && [ "$(cat "$libtorch/.complete")" = "cpu $TORCH_VERSION" ]; then

@@ -116,8 +116,8 @@ impl Cluster {
         self.pipeline(ws, config, args).output().unwrap()
     }
 
-    /// The states of the jobs whose names start with `prefix`, oldest first.
-    fn jobs(&self, prefix: &str) -> Vec<String> {
+    /// The names and states of the jobs whose names start with `prefix`, oldest first.
+    fn queue(&self, prefix: &str) -> Vec<(String, String)> {
         let out = self
             .command("squeue")
             .args(["--noheader", "--states=all", "--sort=i", "--format=%j|%T"])
@@ -127,8 +127,18 @@ impl Cluster {
             .lines()
             .filter_map(|l| l.split_once('|'))
             .filter(|(name, _)| name.starts_with(prefix))
-            .map(|(_, state)| state.to_owned())
+            .map(|(name, state)| (name.to_owned(), state.to_owned()))
             .collect()
+    }
+
+    /// The states of the jobs whose names start with `prefix`, oldest first.
+    fn jobs(&self, prefix: &str) -> Vec<String> {
+        self.queue(prefix).into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The names of the jobs whose names start with `prefix`, oldest first.
+    fn job_names(&self, prefix: &str) -> Vec<String> {
+        self.queue(prefix).into_iter().map(|(n, _)| n).collect()
     }
 }
 
@@ -188,6 +198,15 @@ stages:
       model: {mlp: {hidden: ['${matrix.width}']}}
       batch_size: 40
       epochs: 4
+  seeds:
+    kind: train
+    matrix: {run: [0, 1, 2]}
+    seed: '${matrix.run}'
+    inputs: {data: sinc}
+    params:
+      model: {mlp: {hidden: [6]}}
+      batch_size: 40
+      epochs: 4
   final:
     kind: gather
     inputs: {runs: fit}
@@ -217,12 +236,29 @@ fn a_slurm_run_has_the_keys_and_bytes_of_a_local_run_and_a_rerun_submits_nothing
     let jobs = cluster.jobs("slurmcmp/");
     assert_eq!(
         jobs.len() - before,
-        3,
-        "sinc and both fits ran as jobs; gather and the plot in the controller: {jobs:?}"
+        4,
+        "sinc, both fits and one batch of the three seeds ran as jobs; gather and the plot \
+         in the controller: {jobs:?}"
+    );
+    let names = cluster.job_names("slurmcmp/");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("slurmcmp/seeds[run=") && n.ends_with("]+2")),
+        "the three seeds are one job: {names:?}"
     );
     assert_eq!(
         ws.stages_with("slurmcmp", "ran"),
-        ["curves", "final", "fit[width=4]", "fit[width=8]", "sinc"]
+        [
+            "curves",
+            "final",
+            "fit[width=4]",
+            "fit[width=8]",
+            "seeds[run=0]",
+            "seeds[run=1]",
+            "seeds[run=2]",
+            "sinc"
+        ]
     );
     assert_eq!(keys(&ws, "slurmcmp"), keys(&local, "slurmcmp"));
     let (ours, theirs) = (outputs(&ws, "slurmcmp"), outputs(&local, "slurmcmp"));

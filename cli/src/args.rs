@@ -98,6 +98,12 @@ pub enum Command {
         after_help = "Example:\n  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline"
     )]
     Completions(CompletionArgs),
+    /// Time fixed training and analysis workloads against plain PyTorch (where a Python with
+    /// PyTorch is at hand) and batched seeds against seeds one at a time; prints ratios.
+    #[command(
+        after_help = "Examples:\n  pipeline bench\n  pipeline bench --only sinc_deep_steps,mnist_cnn_epoch --threads 2"
+    )]
+    Bench(BenchArgs),
 }
 
 /// A pipeline file and overrides.
@@ -133,6 +139,11 @@ pub struct RunArgs {
     /// Run this stage even if it is cached (repeatable).
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,
+    /// Most stages that differ only in their seeds (a sweep over seeds of one training, say)
+    /// computed together as one batched computation; each keeps its own outputs and cache
+    /// key. 1 runs every stage on its own.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub batch: usize,
     /// Where stages run.
     #[command(flatten)]
     pub executor: ExecutorArgs,
@@ -153,6 +164,28 @@ pub struct ExecutorArgs {
     /// ($PIPELINE_CONFIG or ~/.config/pipeline/config.yaml), else local.
     #[arg(long, value_enum, value_name = "WHERE")]
     pub executor: Option<ExecutorKind>,
+}
+
+/// Flags of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Intra-op threads on both sides.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+    /// Only these workloads (comma-separated; `pipeline-worker bench --list` lists them).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// The Python with PyTorch for the reference (default: ~/.cache/torch-ref/bin/python,
+    /// where ../shared/bench/README.md installs it).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// The reference script (default: ../shared/bench/torch_ref.py).
+    #[arg(long, value_name = "PATH")]
+    pub reference: Option<PathBuf>,
+    /// Run the reference under glibc's default allocator settings (as a plain PyTorch script
+    /// runs) instead of this project's.
+    #[arg(long)]
+    pub reference_default_allocator: bool,
 }
 
 /// Flags of `plan`.

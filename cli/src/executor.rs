@@ -8,7 +8,7 @@
 //! Its stderr is kept (the last lines go into the error if it dies without saying why). It
 //! dies with its parent (`PR_SET_PDEATHSIG`), so a killed run leaves no orphan computing.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -53,30 +53,128 @@ impl Executor for ChildProcesses<'_> {
             return run_job(self.runners, job, events, cancel);
         }
         let job_file = job.out_dir.with_file_name("job.json");
-        let bytes = serde_json::to_vec(job)
-            .map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
-        std::fs::write(&job_file, bytes).map_err(|e| StageError::io("write", &job_file, &e))?;
-        let mut child = self.spawn(job, &job_file)?;
-        let tail = Mutex::new(VecDeque::new());
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let (status, reported) = std::thread::scope(|scope| {
-            let reader = scope.spawn(|| stdout.and_then(|out| read_messages(out, job, events)));
-            if let Some(err) = stderr {
-                scope.spawn(|| keep_tail(err, &tail, &job.stage));
+        write_json(&job_file, job)?;
+        let end = self.run_child("exec-stage", &job_file, job, events, cancel)?;
+        let reported = end.reported.into_iter().map(|(_, e)| e).next_back();
+        outcome(end.status, reported, cancel, &end.tail)
+    }
+
+    fn execute_batch(
+        &self,
+        jobs: &[StageJob],
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Vec<Result<(), StageError>> {
+        let Some(first) = jobs.first() else {
+            return Vec::new();
+        };
+        let batch_file = first.out_dir.with_file_name("batch.json");
+        let end = write_json(&batch_file, &jobs)
+            .and_then(|()| self.run_child("exec-batch", &batch_file, first, events, cancel));
+        let end = match end {
+            Ok(end) => end,
+            Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut reported: BTreeMap<String, StageError> = BTreeMap::new();
+        let mut general = None;
+        for (stage, error) in end.reported {
+            match stage {
+                Some(stage) => {
+                    reported.insert(stage, error);
+                }
+                None => general = Some(error),
             }
-            let status = wait(&mut child, cancel);
-            (status, reader.join().ok().flatten())
-        });
-        let tail: Vec<String> = tail.into_inner().map(Vec::from).unwrap_or_default();
-        outcome(status, reported, cancel, &tail)
+        }
+        // Exit code 1 with errors naming stages is an orderly end: the worker reports every
+        // stage that failed, so the others are done. Anything else (a crash, a kill, an error
+        // naming no stage) fails the stages that reported nothing.
+        let orderly = match &end.status {
+            Ok(s) => {
+                s.success() || (s.code() == Some(1) && general.is_none() && !reported.is_empty())
+            }
+            Err(_) => false,
+        };
+        jobs.iter()
+            .map(|job| match reported.remove(&job.stage) {
+                Some(error) => Err(error),
+                None if orderly => Ok(()),
+                None => outcome(
+                    clone_status(&end.status),
+                    general.clone(),
+                    cancel,
+                    &end.tail,
+                ),
+            })
+            .collect()
+    }
+}
+
+/// How a child process ended: its status, the errors it reported (with the stage each names,
+/// if any), and the last lines of its stderr.
+struct ChildEnd {
+    status: std::io::Result<std::process::ExitStatus>,
+    reported: Vec<(Option<String>, StageError)>,
+    tail: Vec<String>,
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), StageError> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
+    std::fs::write(path, bytes).map_err(|e| StageError::io("write", path, &e))
+}
+
+fn clone_status(
+    status: &std::io::Result<std::process::ExitStatus>,
+) -> std::io::Result<std::process::ExitStatus> {
+    match status {
+        Ok(s) => Ok(*s),
+        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
     }
 }
 
 impl ChildProcesses<'_> {
-    fn spawn(&self, job: &StageJob, job_file: &std::path::Path) -> Result<Child, StageError> {
+    /// Runs `pipeline-worker <subcommand> --job <job_file>` to its end, forwarding its events
+    /// (attributed to the stage each names, else to `job`'s) and keeping its stderr's tail.
+    fn run_child(
+        &self,
+        subcommand: &str,
+        job_file: &std::path::Path,
+        job: &StageJob,
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<ChildEnd, StageError> {
+        let mut child = self.spawn(subcommand, job, job_file)?;
+        let tail = Mutex::new(VecDeque::new());
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let (status, reported) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                stdout
+                    .map(|out| read_messages(out, job, events))
+                    .unwrap_or_default()
+            });
+            if let Some(err) = stderr {
+                scope.spawn(|| keep_tail(err, &tail, &job.stage));
+            }
+            let status = wait(&mut child, cancel);
+            (status, reader.join().unwrap_or_default())
+        });
+        let tail: Vec<String> = tail.into_inner().map(Vec::from).unwrap_or_default();
+        Ok(ChildEnd {
+            status,
+            reported,
+            tail,
+        })
+    }
+
+    fn spawn(
+        &self,
+        subcommand: &str,
+        job: &StageJob,
+        job_file: &std::path::Path,
+    ) -> Result<Child, StageError> {
         let mut cmd = Command::new(&self.program);
-        cmd.arg("exec-stage")
+        cmd.arg(subcommand)
             .arg("--job")
             .arg(job_file)
             .stdin(Stdio::null())
@@ -136,19 +234,20 @@ fn keep_tail(stderr: std::process::ChildStderr, tail: &Mutex<VecDeque<String>>, 
     }
 }
 
-/// Forwards the child's events until its stdout closes; returns the error it reported.
+/// Forwards the child's events until its stdout closes; returns the errors it reported, with
+/// the stage each names.
 fn read_messages(
     stdout: std::process::ChildStdout,
     job: &StageJob,
     events: &dyn EventSink,
-) -> Option<StageError> {
-    let mut error = None;
+) -> Vec<(Option<String>, StageError)> {
+    let mut errors = Vec::new();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(e) = receive_line(&line, &job.stage, events) {
-            error = Some(e);
+        if let Some(reported) = receive_line(&line, &job.stage, events) {
+            errors.push(reported);
         }
     }
-    error
+    errors
 }
 
 fn wait(child: &mut Child, cancel: &AtomicBool) -> std::io::Result<std::process::ExitStatus> {

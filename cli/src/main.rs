@@ -33,6 +33,7 @@ fn main() {
         Command::Report(a) => commands::report::execute(&cli, a),
         Command::Show(a) => commands::show::execute(&cli, a),
         Command::Dag(a) => commands::dag::execute(a),
+        Command::Bench(a) => commands::bench::execute(a),
         Command::Runs(a) => commands::runs::execute(&cli, a),
         Command::Diff(a) => commands::diff::execute(&cli, a),
         Command::Completions(a) => {

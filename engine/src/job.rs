@@ -47,7 +47,38 @@ pub fn run_job(
     events: &dyn EventSink,
     cancel: &AtomicBool,
 ) -> Result<(), StageError> {
-    let ctx = StageContext {
+    runners.run(&job.kind, &job.params, &context(job, events, cancel))
+}
+
+/// Runs a batch of jobs (one kind, the same parameters; see
+/// [`crate::stage::TypedStage::batchable`]) in the current process, together where the kind
+/// has a batch runner. Returns one result per job, in order.
+pub fn run_batch(
+    runners: &Runners,
+    jobs: &[StageJob],
+    events: &dyn EventSink,
+    cancel: &AtomicBool,
+) -> Vec<Result<(), StageError>> {
+    let Some(first) = jobs.first() else {
+        return Vec::new();
+    };
+    if jobs
+        .iter()
+        .any(|j| j.kind != first.kind || j.params != first.params)
+    {
+        let error = StageError::bug("a batch mixes stage kinds or parameters");
+        return jobs.iter().map(|_| Err(error.clone())).collect();
+    }
+    let ctxs: Vec<StageContext<'_>> = jobs.iter().map(|j| context(j, events, cancel)).collect();
+    runners.run_batch(&first.kind, &first.params, &ctxs)
+}
+
+fn context<'a>(
+    job: &'a StageJob,
+    events: &'a dyn EventSink,
+    cancel: &'a AtomicBool,
+) -> StageContext<'a> {
+    StageContext {
         stage: &job.stage,
         pipeline: &job.pipeline,
         inputs: &job.inputs,
@@ -59,8 +90,7 @@ pub fn run_job(
         device: job.device,
         events,
         cancel,
-    };
-    runners.run(&job.kind, &job.params, &ctx)
+    }
 }
 
 /// Runs jobs somewhere: in this process, in child processes, on a cluster.
@@ -74,6 +104,20 @@ pub trait Executor: Send + Sync {
         events: &dyn EventSink,
         cancel: &AtomicBool,
     ) -> Result<(), StageError>;
+
+    /// Runs a batch of jobs of one kind and the same parameters, which differ only in their
+    /// seeds and folders, as one computation where the executor can. Returns one result per
+    /// job, in order. By default the jobs run one after another.
+    fn execute_batch(
+        &self,
+        jobs: &[StageJob],
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Vec<Result<(), StageError>> {
+        jobs.iter()
+            .map(|job| self.execute(job, false, events, cancel))
+            .collect()
+    }
 }
 
 /// Runs every job inside this process, on the scheduler's worker thread.
@@ -91,5 +135,14 @@ impl Executor for InProcess<'_> {
         cancel: &AtomicBool,
     ) -> Result<(), StageError> {
         run_job(self.runners, job, events, cancel)
+    }
+
+    fn execute_batch(
+        &self,
+        jobs: &[StageJob],
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Vec<Result<(), StageError>> {
+        run_batch(self.runners, jobs, events, cancel)
     }
 }

@@ -25,7 +25,7 @@ use crate::record::{self, Outcome, RunSummary, StageResult};
 use crate::spec::Pipeline;
 use crate::stage::{ErrorClass, Registry, StageError};
 use crate::state::{PipelineState, StageRecord};
-use crate::worker::{Assignment, WorkResult, WorkerEnv, work};
+use crate::worker::{Assignment, WorkResult, WorkerEnv, work, work_batch};
 use crate::workspace::Workspace;
 
 /// How to run.
@@ -43,6 +43,12 @@ pub struct RunOptions {
     pub force: Vec<String>,
     /// Where stages find a CUDA device.
     pub cuda: Cuda,
+    /// Whether a stage may take the idle threads of the budget at the tail of a run (true
+    /// where the budget is this machine's cores; a cluster gives each job what it asks for).
+    pub lend_idle_threads: bool,
+    /// Most stages computed together as one batch (stages of a batchable kind that differ
+    /// only in their seeds; see [`crate::stage::TypedStage::batchable`]); 1 turns batching off.
+    pub batch: usize,
 }
 
 /// How often a waiting scheduler checks for cancellation.
@@ -66,6 +72,17 @@ struct Ready {
     material: KeyMaterial,
     reasons: Vec<Reason>,
     threads: usize,
+    /// What a stage must share with others to be computed in one batch with them (kind,
+    /// parameters, inputs' contents, device, threads); `None` when its kind cannot batch.
+    batch: Option<String>,
+}
+
+/// What one dispatch (a stage, or a batch of stages) gave back.
+struct Dispatched {
+    /// The intra-op threads it held.
+    threads: usize,
+    /// Each stage's end.
+    finished: Vec<Finished>,
 }
 
 struct Finished {
@@ -173,32 +190,53 @@ pub fn run(
         observer,
         cancel,
     };
-    let (tx, rx) = mpsc::channel::<Finished>();
+    let (tx, rx) = mpsc::channel::<Dispatched>();
     pool.in_place_scope(|scope| {
         loop {
             sched.decide_ready_stages(workspace, pipeline, cancel);
-            while let Some(job) = sched.next_dispatch(cancel) {
+            while let Some(group) = sched.next_dispatch(cancel) {
+                let threads = group[0].threads;
                 sched.running += 1;
-                sched.running_threads += job.threads;
-                sched.status[job.index] = Status::Running;
-                let assignment = sched.assignment(&job, registry);
-                observer.event(RunEvent::Running {
-                    stage: &pipeline.stages[job.index].name,
-                    threads: job.threads,
-                    reasons: &job.reasons,
-                });
+                sched.running_threads += threads;
+                let mut assignments = Vec::with_capacity(group.len());
+                for job in &group {
+                    sched.status[job.index] = Status::Running;
+                    assignments.push(sched.assignment(job, registry));
+                    observer.event(RunEvent::Running {
+                        stage: &pipeline.stages[job.index].name,
+                        threads: job.threads,
+                        reasons: &job.reasons,
+                    });
+                }
+                if group.len() > 1 {
+                    tracing::info!(
+                        stages = group.len(),
+                        kind = %pipeline.stages[group[0].index].kind,
+                        "computing stages that differ only in their seeds as one batch"
+                    );
+                }
                 let tx = tx.clone();
                 let env = &env;
                 scope.spawn(move |_| {
                     let t0 = Instant::now();
-                    let result = work(env, &assignment);
-                    let _ = tx.send(Finished {
-                        index: job.index,
-                        key: job.key,
-                        material: job.material,
-                        seconds: t0.elapsed().as_secs_f64(),
-                        result,
-                    });
+                    let results = if assignments.len() == 1 {
+                        vec![work(env, &assignments[0])]
+                    } else {
+                        work_batch(env, &assignments)
+                    };
+                    let seconds = t0.elapsed().as_secs_f64();
+                    let finished = group
+                        .into_iter()
+                        .zip(results)
+                        .map(|(job, result)| Finished {
+                            index: job.index,
+                            key: job.key,
+                            material: job.material,
+                            seconds,
+                            result,
+                        })
+                        .collect();
+                    let _ = tx.send(Dispatched { threads, finished });
                 });
             }
             // Every stage whose inputs are finished has been decided above, so with nothing
@@ -207,7 +245,13 @@ pub fn run(
                 break;
             }
             match rx.recv_timeout(POLL) {
-                Ok(done) => sched.finish(done),
+                Ok(done) => {
+                    sched.running -= 1;
+                    sched.running_threads = sched.running_threads.saturating_sub(done.threads);
+                    for finished in done.finished {
+                        sched.finish(finished);
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
@@ -319,12 +363,16 @@ impl Scheduler<'_> {
                     let threads = pipeline.stages[i].threads_or(self.opts.threads);
                     self.keys[i] = Some(key);
                     self.status[i] = Status::Ready;
+                    let batch = self
+                        .batch_identity(i, threads)
+                        .map(|b| format!("{b}{}", serde_json::json!({"device": material.device})));
                     self.ready.push_back(Ready {
                         index: i,
                         key,
                         material,
                         reasons,
                         threads,
+                        batch,
                     });
                 }
                 Ok(Decision::Impossible { message }) => {
@@ -396,15 +444,87 @@ impl Scheduler<'_> {
         self.status[i] = Status::Done;
     }
 
-    /// The next ready stage that fits the budget, unless the run is stopping.
-    fn next_dispatch(&mut self, cancel: &AtomicBool) -> Option<Ready> {
+    /// The next ready stage that fits the budget, unless the run is stopping, together with
+    /// the ready stages it can be batched with (up to [`RunOptions::batch`] in all).
+    fn next_dispatch(&mut self, cancel: &AtomicBool) -> Option<Vec<Ready>> {
         if cancel.load(Ordering::Relaxed) || self.running >= self.opts.jobs.max(1) {
             return None;
         }
         let front = self.ready.front()?;
         let fits =
             self.running == 0 || self.running_threads + front.threads <= self.opts.budget.max(1);
-        if fits { self.ready.pop_front() } else { None }
+        if !fits {
+            return None;
+        }
+        let first = self.ready.pop_front()?;
+        let mut group = Vec::new();
+        if let Some(batch) = first.batch.clone() {
+            let limit = self.opts.batch.max(1);
+            let mut rest = VecDeque::with_capacity(self.ready.len());
+            while let Some(r) = self.ready.pop_front() {
+                if group.len() + 1 < limit && r.batch.as_ref() == Some(&batch) {
+                    group.push(r);
+                } else {
+                    rest.push_back(r);
+                }
+            }
+            self.ready = rest;
+        }
+        group.insert(0, first);
+        let spare = self.spare_threads(&group);
+        for member in &mut group {
+            member.threads += spare;
+        }
+        Some(group)
+    }
+
+    /// The idle cores a dispatch may have on top of its threads: all of the budget left over
+    /// when nothing else is waiting to run, the stage does not set its `threads:`, and its
+    /// kind gains from threads. (The tail of a run, a long training left alone, then uses the
+    /// machine; while many stages are ready, each keeps its one thread.)
+    fn spare_threads(&self, group: &[Ready]) -> usize {
+        let Some(first) = group.first() else {
+            return 0;
+        };
+        let stage = &self.planner.pipeline.stages[first.index];
+        let scales = self
+            .planner
+            .registry
+            .get(&stage.kind)
+            .is_some_and(|k| k.scales_with_threads(&stage.params));
+        let fixed = stage.threads.is_some() || stage.resources.cpus.is_some();
+        if !self.opts.lend_idle_threads || !self.ready.is_empty() || fixed || !scales {
+            return 0;
+        }
+        let budget = self.opts.budget.max(1);
+        budget.saturating_sub(self.running_threads + first.threads)
+    }
+
+    /// The batch identity of stage `i` (see [`Ready::batch`]), when its kind can batch.
+    fn batch_identity(&self, i: usize, threads: usize) -> Option<String> {
+        let stage = &self.planner.pipeline.stages[i];
+        let kind = self.planner.registry.get(&stage.kind)?;
+        if self.opts.batch <= 1 || !kind.batchable(&stage.params) {
+            return None;
+        }
+        let inputs: BTreeMap<&String, Vec<Option<String>>> = stage
+            .inputs
+            .iter()
+            .map(|(slot, ups)| {
+                let digests = ups
+                    .iter()
+                    .map(|&u| self.outputs[u].map(|d| d.to_string()))
+                    .collect();
+                (slot, digests)
+            })
+            .collect();
+        let identity = serde_json::json!({
+            "kind": stage.kind,
+            "params": stage.params,
+            "inputs": inputs,
+            "threads": threads,
+        });
+        Some(identity.to_string())
     }
 
     fn assignment(&self, job: &Ready, registry: &Registry) -> Assignment {
@@ -428,9 +548,6 @@ impl Scheduler<'_> {
     }
 
     fn finish(&mut self, done: Finished) {
-        self.running -= 1;
-        let threads = self.planner.pipeline.stages[done.index].threads_or(self.opts.threads);
-        self.running_threads = self.running_threads.saturating_sub(threads);
         let i = done.index;
         let name = self.planner.pipeline.stages[i].name.clone();
         match done.result {

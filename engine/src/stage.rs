@@ -428,12 +428,33 @@ pub trait TypedStage: Send + Sync + 'static {
     fn in_process(&self) -> bool {
         false
     }
+
+    /// Whether a stage with these parameters may be computed together with other stages of
+    /// the same kind, parameters and inputs that differ only in their seed (a sweep over
+    /// seeds), by the batch runner registered with [`Runners::add_batched`]. The outputs and
+    /// cache keys stay per stage; only the computation is shared. The batch runner must give
+    /// each stage what running it alone gives (up to floating-point rounding).
+    fn batchable(&self, _params: &Self::Params) -> bool {
+        false
+    }
+
+    /// Whether a stage with these parameters runs faster with more intra-op threads. When
+    /// nothing else is ready to run, the scheduler gives such a stage the cores that would
+    /// otherwise idle (unless the pipeline sets its `threads:`); work made of tiny operations
+    /// (small fully connected models) gains nothing from a second thread and says no.
+    fn scales_with_threads(&self, _params: &Self::Params) -> bool {
+        !self.in_process()
+    }
 }
 
 /// The code that runs a stage kind: a function of its typed parameters and the context.
 /// Declarations ([`TypedStage`]) and runners are registered separately, so that a binary that
 /// only plans (and must start fast) need not link what the stages run on (libtorch).
 pub type RunFn<P> = fn(P, &StageContext<'_>) -> Result<(), StageError>;
+
+/// The code that runs several stages of one kind and the same parameters at once (see
+/// [`TypedStage::batchable`]): one context per stage, one result per stage, in order.
+pub type BatchRunFn<P> = fn(P, &[StageContext<'_>]) -> Vec<Result<(), StageError>>;
 
 /// The object-safe form of a stage kind that the engine schedules.
 pub trait StageKind: Send + Sync {
@@ -460,6 +481,12 @@ pub trait StageKind: Send + Sync {
     fn external_files(&self, params: &serde_json::Value) -> Vec<PathBuf>;
     /// Whether the stage may run in the engine's own process.
     fn in_process(&self) -> bool;
+    /// Whether stages with these canonical parameters may be batched with others that differ
+    /// only in their seed ([`TypedStage::batchable`]).
+    fn batchable(&self, params: &serde_json::Value) -> bool;
+    /// Whether more intra-op threads speed a stage with these parameters up
+    /// ([`TypedStage::scales_with_threads`]).
+    fn scales_with_threads(&self, params: &serde_json::Value) -> bool;
 }
 
 struct Typed<T>(T);
@@ -519,6 +546,12 @@ impl<T: TypedStage> StageKind for Typed<T> {
     fn in_process(&self) -> bool {
         self.0.in_process()
     }
+    fn batchable(&self, params: &serde_json::Value) -> bool {
+        decode::<T>(params).is_ok_and(|p| self.0.batchable(&p))
+    }
+    fn scales_with_threads(&self, params: &serde_json::Value) -> bool {
+        decode::<T>(params).is_ok_and(|p| self.0.scales_with_threads(&p))
+    }
 }
 
 /// The stage kinds a binary knows, by name.
@@ -567,11 +600,15 @@ fn decode<T: TypedStage>(params: &serde_json::Value) -> Result<T::Params, StageE
 
 type ErasedRun =
     Box<dyn Fn(&serde_json::Value, &StageContext<'_>) -> Result<(), StageError> + Send + Sync>;
+type ErasedBatchRun = Box<
+    dyn Fn(&serde_json::Value, &[StageContext<'_>]) -> Vec<Result<(), StageError>> + Send + Sync,
+>;
 
 /// The runners a binary has, by kind name.
 #[derive(Default)]
 pub struct Runners {
     runs: BTreeMap<&'static str, ErasedRun>,
+    batches: BTreeMap<&'static str, ErasedBatchRun>,
 }
 
 impl Runners {
@@ -585,6 +622,31 @@ impl Runners {
         let erased: ErasedRun = Box::new(move |params, ctx| run(decode::<T>(params)?, ctx));
         self.runs.insert(T::NAME, erased);
         self
+    }
+
+    /// Adds the batch runner of kind `T` (see [`TypedStage::batchable`]).
+    pub fn add_batched<T: TypedStage>(&mut self, run: BatchRunFn<T::Params>) -> &mut Self {
+        let erased: ErasedBatchRun = Box::new(move |params, ctxs| match decode::<T>(params) {
+            Ok(p) => run(p, ctxs),
+            Err(e) => ctxs.iter().map(|_| Err(e.clone())).collect(),
+        });
+        self.batches.insert(T::NAME, erased);
+        self
+    }
+
+    /// Runs several stages of `kind` with the same canonical parameters, one context each:
+    /// together through the kind's batch runner if it has one, else one after another.
+    /// Returns one result per context, in order.
+    pub fn run_batch(
+        &self,
+        kind: &str,
+        params: &serde_json::Value,
+        ctxs: &[StageContext<'_>],
+    ) -> Vec<Result<(), StageError>> {
+        match self.batches.get(kind) {
+            Some(run) if ctxs.len() > 1 => run(params, ctxs),
+            _ => ctxs.iter().map(|ctx| self.run(kind, params, ctx)).collect(),
+        }
     }
 
     /// Whether this binary can run `kind`.

@@ -94,43 +94,118 @@ pub struct WorkerEnv<'a> {
 
 /// Runs one stage to a [`WorkResult`].
 pub fn work(env: &WorkerEnv<'_>, a: &Assignment) -> WorkResult {
-    match work_inner(env, a) {
-        Ok(result) => result,
-        Err(e) => {
-            let class = if e.is_unwritable() {
-                ErrorClass::Environment
-            } else {
-                ErrorClass::Bug
-            };
-            let message = if e.is_unwritable() {
-                "the store cannot be written (disk full or read-only?); nothing was cached"
-            } else {
-                "the store failed"
-            };
-            WorkResult::Failed(StageError::new(class, message).caused_by(&e))
-        }
-    }
+    work_inner(env, a).unwrap_or_else(|e| store_failure(&e))
+}
+
+/// A stage's failure because the store failed.
+fn store_failure(e: &StoreError) -> WorkResult {
+    let (class, message) = if e.is_unwritable() {
+        (
+            ErrorClass::Environment,
+            "the store cannot be written (disk full or read-only?); nothing was cached",
+        )
+    } else {
+        (ErrorClass::Bug, "the store failed")
+    };
+    WorkResult::Failed(StageError::new(class, message).caused_by(e))
+}
+
+/// A stage made ready to execute: its key locked, its staging folder laid out, its job written.
+struct Prepared {
+    _guard: LockGuard,
+    _staging: pipeline_cache::store::Staging,
+    job: StageJob,
+}
+
+/// What preparing a stage gave: a result already (cached meanwhile, damaged inputs, stopped),
+/// or a job to execute.
+enum Preparation {
+    Done(WorkResult),
+    Execute(Box<Prepared>),
 }
 
 fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreError> {
+    let prepared = match prepare(env, a)? {
+        Preparation::Done(result) => return Ok(result),
+        Preparation::Execute(p) => p,
+    };
+    let started = Instant::now();
+    let sink = Forward {
+        observer: env.observer,
+    };
+    if let Err(e) = env
+        .executor
+        .execute(&prepared.job, a.in_process, &sink, env.cancel)
+    {
+        return Ok(WorkResult::Failed(e));
+    }
+    commit(env, a, &prepared, started.elapsed().as_secs_f64())
+}
+
+/// Runs stages that differ only in their seeds as one batch (see
+/// [`crate::stage::TypedStage::batchable`]) and commits each one's outputs under its own key.
+/// Keys are locked in key order, so that two runs batching overlapping stages cannot deadlock.
+/// Returns one result per assignment, in order.
+pub fn work_batch(env: &WorkerEnv<'_>, assignments: &[Assignment]) -> Vec<WorkResult> {
+    let mut order: Vec<usize> = (0..assignments.len()).collect();
+    order.sort_by_key(|&i| assignments[i].key);
+    let mut results: Vec<Option<WorkResult>> = assignments.iter().map(|_| None).collect();
+    let mut prepared = Vec::new();
+    for i in order {
+        match prepare(env, &assignments[i]) {
+            Ok(Preparation::Done(result)) => results[i] = Some(result),
+            Ok(Preparation::Execute(p)) => prepared.push((i, p)),
+            Err(e) => results[i] = Some(store_failure(&e)),
+        }
+    }
+    let jobs: Vec<StageJob> = prepared.iter().map(|(_, p)| p.job.clone()).collect();
+    let started = Instant::now();
+    let sink = Forward {
+        observer: env.observer,
+    };
+    let outcomes = match jobs.len() {
+        0 => Vec::new(),
+        1 => vec![env.executor.execute(&jobs[0], false, &sink, env.cancel)],
+        _ => env.executor.execute_batch(&jobs, &sink, env.cancel),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    for ((i, p), outcome) in prepared.iter().zip(outcomes) {
+        let a = &assignments[*i];
+        results[*i] = Some(match outcome {
+            Err(e) => WorkResult::Failed(e),
+            Ok(()) => commit(env, a, p, seconds).unwrap_or_else(|e| store_failure(&e)),
+        });
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| WorkResult::Failed(StageError::bug("a batch lost a stage"))))
+        .collect()
+}
+
+/// Locks the stage's key and lays out its staging folder and job, unless another run
+/// committed the key meanwhile, an input is damaged, or the run is stopped.
+fn prepare(env: &WorkerEnv<'_>, a: &Assignment) -> Result<Preparation, StoreError> {
     let stage = &env.pipeline.stages[a.index];
     let store = env.workspace.store();
-    let Some(_guard) = acquire(env, &stage.name, &a.key)? else {
-        return Ok(WorkResult::Failed(StageError::new(
+    let Some(guard) = acquire(env, &stage.name, &a.key)? else {
+        return Ok(Preparation::Done(WorkResult::Failed(StageError::new(
             ErrorClass::Cancelled,
             "stopped while waiting",
-        )));
+        ))));
     };
     if let Some(manifest) = store.manifest(&a.key)?.filter(|_| !a.forced)
         && store.check_present(&manifest).is_ok()
     {
         let stamps = materialize(env, a, &manifest, a.previous.as_ref())?;
-        return Ok(WorkResult::CachedByOther { manifest, stamps });
+        return Ok(Preparation::Done(WorkResult::CachedByOther {
+            manifest,
+            stamps,
+        }));
     }
     let staging = store.staging(&sanitize(&stage.name))?;
     let damaged = check_inputs(env, a)?;
     if !damaged.is_empty() {
-        return Ok(WorkResult::InputsDamaged(damaged));
+        return Ok(Preparation::Done(WorkResult::InputsDamaged(damaged)));
     }
     let inputs = input_views(env, a, staging.path())?;
     let out_dir = staging.path().join("out");
@@ -143,22 +218,29 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
         kind: stage.kind.clone(),
         params: stage.params.clone(),
         inputs,
-        out_dir: out_dir.clone(),
-        resume_dir: resume_dir.clone(),
+        out_dir,
+        resume_dir,
         workspace: env.workspace.root().to_path_buf(),
         seed: stage.seed,
         threads: a.threads,
         device: a.material.device,
         resources: stage.resources,
     };
-    let started = Instant::now();
-    let sink = Forward {
-        observer: env.observer,
-    };
-    if let Err(e) = env.executor.execute(&job, a.in_process, &sink, env.cancel) {
-        return Ok(WorkResult::Failed(e));
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(Preparation::Execute(Box::new(Prepared {
+        _guard: guard,
+        _staging: staging,
+        job,
+    })))
+}
+
+/// Commits what an executed stage wrote and materializes it.
+fn commit(
+    env: &WorkerEnv<'_>,
+    a: &Assignment,
+    p: &Prepared,
+    seconds: f64,
+) -> Result<WorkResult, StoreError> {
+    let stage = &env.pipeline.stages[a.index];
     let info = BTreeMap::from([
         ("kind".to_owned(), serde_json::json!(stage.kind)),
         ("stage".to_owned(), serde_json::json!(stage.name)),
@@ -180,8 +262,8 @@ fn work_inner(env: &WorkerEnv<'_>, a: &Assignment) -> Result<WorkResult, StoreEr
             serde_json::to_value(&a.material).unwrap_or_default(),
         ),
     ]);
-    let manifest = store.commit(&a.key, &out_dir, info)?;
-    let _ = pipeline_cache::store::remove_tree(&resume_dir);
+    let manifest = env.workspace.store().commit(&a.key, &p.job.out_dir, info)?;
+    let _ = pipeline_cache::store::remove_tree(&p.job.resume_dir);
     let stamps = materialize(env, a, &manifest, None)?;
     Ok(WorkResult::Ran { manifest, stamps })
 }

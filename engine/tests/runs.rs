@@ -300,3 +300,32 @@ fn run_records_say_what_ran() {
     assert_eq!(runs[0].1.counts(), (4, 0, 0, 0));
     assert_eq!(runs[1].1.counts(), (0, 4, 0, 0));
 }
+
+#[test]
+fn idle_cores_go_to_the_last_stage_ready_unless_it_sets_its_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = pipeline_engine::run::RunOptions {
+        jobs: 4,
+        threads: 1,
+        budget: 4,
+        ..options()
+    };
+    let text = "name: t\nstages:\n  a:\n    kind: threads\n  b:\n    kind: threads\n  c:\n    kind: threads\n    threads: 1\n    inputs: {}\n";
+    run_text(dir.path(), text, &opts);
+    let read =
+        |s: &str| fs::read_to_string(dir.path().join(format!("outputs/t/{s}/out.txt"))).unwrap();
+    // a and b are ready together with c: a gets its one thread; b, dispatched next while c
+    // still waits, too; c sets its threads.
+    assert_eq!(
+        (read("a"), read("b"), read("c")),
+        ("1".into(), "1".into(), "1".into())
+    );
+    let alone = tempfile::tempdir().unwrap();
+    run_text(
+        alone.path(),
+        "name: t\nstages:\n  a:\n    kind: threads\n",
+        &opts,
+    );
+    let out = fs::read_to_string(alone.path().join("outputs/t/a/out.txt")).unwrap();
+    assert_eq!(out, "4", "a stage alone gets the idle cores");
+}

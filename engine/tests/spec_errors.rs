@@ -350,6 +350,22 @@ fn references_reach_into_mappings_with_dots() {
     );
 }
 
+#[test]
+fn a_matrix_of_too_many_stages_is_refused_before_expanding() {
+    let axes: Vec<String> = (0..10)
+        .map(|i| format!("a{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"))
+        .collect();
+    let text = format!(
+        "stages:\n  a:\n    kind: write\n    matrix: {{{}}}\n    params: {{text: x}}\n",
+        axes.join(", ")
+    );
+    let msg = parse_err(&text, &[]);
+    assert!(msg.contains("expands to more than 100000 stages"), "{msg}");
+    assert!(msg.contains("a0 (10) x a1 (10)"), "{msg}");
+    assert!(msg.contains("stages.a.matrix"), "{msg}");
+    assert!(msg.contains("test.yaml:4:13"), "{msg}");
+}
+
 const WITH_RESOURCES: &str = "\
 vars:
   hours: 2h

@@ -17,9 +17,11 @@
 //! crate calls it once and runs one stage job per process.
 
 pub(crate) mod analysis;
+pub mod bench;
 pub(crate) mod data;
 pub(crate) mod device;
 pub(crate) mod error;
+pub mod fuzzing;
 pub(crate) mod json_file;
 pub(crate) mod model;
 pub(crate) mod rng;
@@ -53,6 +55,7 @@ pub fn register_runners(runners: &mut Runners) {
         .add::<Images>(crate::runners::images::run)
         .add::<RandomLabels>(crate::runners::random_labels::run)
         .add::<Train>(crate::runners::train::run)
+        .add_batched::<Train>(crate::runners::train::run_batch)
         .add::<Predict>(crate::runners::predict::run)
         .add::<Interpolate>(crate::runners::interpolate::run)
         .add::<Sensitivity>(crate::runners::sensitivity::run)

@@ -107,6 +107,50 @@ pub(crate) fn run_stage_threads(
     events: &Events,
     threads: usize,
 ) -> Result<(), pipeline_engine::stage::StageError> {
+    let resume = out.join("../resume");
+    let mut results = run_stages(
+        kind,
+        params,
+        inputs,
+        &[(out, &resume, seed)],
+        events,
+        threads,
+    );
+    results.pop().unwrap_or(Ok(()))
+}
+
+/// Runs stages of one kind and parameters that differ only in their seeds as the engine runs
+/// a batch of them (through the kind's batch runner, if it has one), on CPU with 2 threads:
+/// one `(output folder, seed)` per stage; each gets the resume folder `<output>.resume`.
+pub(crate) fn run_batch(
+    kind: &str,
+    params: serde_json::Value,
+    inputs: &[(&str, &Path)],
+    runs: &[(&Path, u64)],
+    events: &Events,
+) -> Vec<Result<(), pipeline_engine::stage::StageError>> {
+    let resume: Vec<PathBuf> = runs
+        .iter()
+        .map(|(out, _)| out.with_extension("resume"))
+        .collect();
+    let runs: Vec<(&Path, &Path, u64)> = runs
+        .iter()
+        .zip(&resume)
+        .map(|(&(out, seed), r)| (out, r.as_path(), seed))
+        .collect();
+    run_stages(kind, params, inputs, &runs, events, 2)
+}
+
+/// Canonicalizes `params` as the engine does, binds `inputs`, and runs one stage per
+/// `(output, resume folder, seed)`: alone when there is one, as a batch otherwise.
+fn run_stages(
+    kind: &str,
+    params: serde_json::Value,
+    inputs: &[(&str, &Path)],
+    runs: &[(&Path, &Path, u64)],
+    events: &Events,
+    threads: usize,
+) -> Vec<Result<(), pipeline_engine::stage::StageError>> {
     use pipeline_engine::stage::{
         Device, Registry, Runners, StageContext, StageError, StageInputs, UpstreamOutput,
     };
@@ -114,12 +158,18 @@ pub(crate) fn run_stage_threads(
     pipeline_kinds::register(&mut registry);
     let mut runners = Runners::new();
     crate::register_runners(&mut runners);
-    let declaration = registry
+    let params = registry
         .get(kind)
-        .ok_or_else(|| StageError::bug(format!("no kind `{kind}` is declared")))?;
-    let params = declaration
-        .canonicalize(params)
-        .map_err(|issue| StageError::input(format!("{:?}: {}", issue.path, issue.message)))?;
+        .ok_or_else(|| StageError::bug(format!("no kind `{kind}` is declared")))
+        .and_then(|declaration| {
+            declaration
+                .canonicalize(params)
+                .map_err(|issue| StageError::input(format!("{:?}: {}", issue.path, issue.message)))
+        });
+    let params = match params {
+        Ok(p) => p,
+        Err(e) => return runs.iter().map(|_| Err(e.clone())).collect(),
+    };
     let mut slots = StageInputs::default();
     for (slot, dir) in inputs {
         let upstream = UpstreamOutput {
@@ -129,22 +179,29 @@ pub(crate) fn run_stage_threads(
         };
         slots.slots.insert((*slot).to_owned(), vec![upstream]);
     }
-    let resume = out.join("../resume");
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let ctx = StageContext {
-        stage: "test-stage",
-        pipeline: "test",
-        inputs: &slots,
-        out_dir: out,
-        resume_dir: &resume,
-        workspace: Path::new(env!("CARGO_MANIFEST_DIR")),
-        seed,
-        threads,
-        device: Device::Cpu,
-        events,
-        cancel: &cancel,
-    };
-    runners.run(kind, &params, &ctx)
+    let names: Vec<String> = (0..runs.len()).map(|i| format!("test-stage-{i}")).collect();
+    let ctxs: Vec<StageContext<'_>> = runs
+        .iter()
+        .zip(&names)
+        .map(|(&(out, resume, seed), name)| StageContext {
+            stage: if runs.len() == 1 { "test-stage" } else { name },
+            pipeline: "test",
+            inputs: &slots,
+            out_dir: out,
+            resume_dir: resume,
+            workspace: Path::new(env!("CARGO_MANIFEST_DIR")),
+            seed,
+            threads,
+            device: Device::Cpu,
+            events,
+            cancel: &cancel,
+        })
+        .collect();
+    match ctxs.as_slice() {
+        [ctx] => vec![runners.run(kind, &params, ctx)],
+        _ => runners.run_batch(kind, &params, &ctxs),
+    }
 }
 
 /// A fresh folder `name` inside `parent`.

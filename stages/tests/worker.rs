@@ -113,6 +113,7 @@ fn a_job_runs_and_reports_progress_on_stdout() -> TestResult {
         .filter_map(|m| match m {
             ChildMessage::Event {
                 event: StageEvent::Progress { done, total, .. },
+                ..
             } => Some((done, total)),
             _ => None,
         })
@@ -130,7 +131,7 @@ fn a_failed_stage_exits_1_with_the_error_as_the_last_line() -> TestResult {
     let output = exec(&train)?;
     assert_eq!(output.status.code(), Some(1));
     match messages(&output.stdout)?.pop() {
-        Some(ChildMessage::Error { error }) => {
+        Some(ChildMessage::Error { error, .. }) => {
             assert_eq!(error.class, ErrorClass::Environment, "{error}");
             assert!(error.message.contains("no-such-data-set"), "{error}");
         }
@@ -147,7 +148,7 @@ fn an_unreadable_job_file_is_reported_too() -> TestResult {
     assert_eq!(output.status.code(), Some(1));
     let last = messages(&output.stdout)?.pop();
     assert!(
-        matches!(&last, Some(ChildMessage::Error { error }) if error.message.contains("job.json")),
+        matches!(&last, Some(ChildMessage::Error { error, .. }) if error.message.contains("job.json")),
         "{last:?}"
     );
     Ok(())
@@ -181,7 +182,7 @@ fn sigterm_stops_the_stage_as_cancelled() -> TestResult {
     assert_eq!(status.code(), Some(1));
     let last = rest.last().ok_or("no error line")?;
     match serde_json::from_str::<ChildMessage>(last)? {
-        ChildMessage::Error { error } => assert_eq!(error.class, ErrorClass::Cancelled),
+        ChildMessage::Error { error, .. } => assert_eq!(error.class, ErrorClass::Cancelled),
         other => panic!("expected an error message, got {other:?}"),
     }
     assert!(!train.out_dir.join("metrics.parquet").exists());

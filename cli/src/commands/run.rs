@@ -94,9 +94,9 @@ fn options(
     kind: ExecutorKind,
     config: &config::Config,
 ) -> Result<RunOptions, Failure> {
-    if args.jobs == Some(0) || args.threads == Some(0) {
+    if args.jobs == Some(0) || args.threads == Some(0) || args.batch == 0 {
         return Err(Failure::Input(
-            "--jobs and --threads must be at least 1".into(),
+            "--jobs, --threads and --batch must be at least 1".into(),
         ));
     }
     if kind == ExecutorKind::Local && (args.partition.is_some() || args.account.is_some()) {
@@ -112,6 +112,8 @@ fn options(
             targets: args.stages.clone(),
             force: args.force.clone(),
             cuda: session::cuda(Some(kind)),
+            lend_idle_threads: false,
+            batch: args.batch,
         });
     }
     let cores = session::cores();
@@ -139,5 +141,7 @@ fn options(
         targets: args.stages.clone(),
         force: args.force.clone(),
         cuda: session::cuda(Some(kind)),
+        lend_idle_threads: true,
+        batch: args.batch,
     })
 }

@@ -57,10 +57,17 @@ pub struct SlurmExecutor<'a> {
     cluster_checked: OnceLock<Result<(), StageError>>,
 }
 
-/// How a followed job ended, when it did not fail.
+/// How a followed job ended, when Slurm did not end it for a limit or a cancellation.
 enum Ended {
-    /// The worker finished the stage.
-    Succeeded,
+    /// The worker exited (`code`; `None` when only the queue knows it failed).
+    Exited {
+        /// Its exit code, when the batch script could record it.
+        code: Option<i32>,
+        /// The errors it reported, with the stage each names.
+        reported: Vec<(Option<String>, StageError)>,
+        /// The error of a worker that exited non-zero: how, and the end of its stderr.
+        crash: StageError,
+    },
     /// The cluster took the job away; it should be submitted again.
     Lost(JobState),
 }
@@ -99,13 +106,16 @@ impl<'a> SlurmExecutor<'a> {
 
     fn submit(
         &self,
-        job: &StageJob,
+        jobs: &[StageJob],
+        subcommand: &str,
         job_file: &Path,
         files: &AttemptFiles,
     ) -> Result<u64, StageError> {
-        let env = worker_env(job.threads, self.verbose);
+        let threads = jobs.first().map_or(1, |j| j.threads);
+        let env = worker_env(threads, self.verbose);
         let submission = Submission {
-            job,
+            jobs,
+            subcommand,
             job_file,
             worker: &self.worker,
             files,
@@ -116,7 +126,7 @@ impl<'a> SlurmExecutor<'a> {
             .map_err(|e| StageError::io("write", &files.script, &e))?;
         let id = client::sbatch(&submission.sbatch_args())?;
         self.queue.watch(id);
-        tracing::debug!(stage = %job.stage, job = id, "submitted");
+        tracing::debug!(job = id, name = %submission.name(), "submitted");
         Ok(id)
     }
 
@@ -130,12 +140,10 @@ impl<'a> SlurmExecutor<'a> {
         cancel: &AtomicBool,
     ) -> Result<Ended, StageError> {
         let mut stdout = NewLines::new(&files.stdout);
-        let mut reported = None;
+        let mut reported = Vec::new();
         let mut forward = |stdout: &mut NewLines| {
             for line in stdout.read() {
-                if let Some(e) = receive_line(&line, &job.stage, events) {
-                    reported = Some(e);
-                }
+                reported.extend(receive_line(&line, &job.stage, events));
             }
         };
         let mut announced: Option<Phase> = None;
@@ -149,10 +157,12 @@ impl<'a> SlurmExecutor<'a> {
             }
             if let Some(code) = exit_code(&files.exit) {
                 forward(&mut stdout);
-                return match code {
-                    0 => Ok(Ended::Succeeded),
-                    _ => Err(failed(id, Some(code), reported, files, &self.worker)),
-                };
+                let crash = crashed(id, Some(code), files, &self.worker);
+                return Ok(Ended::Exited {
+                    code: Some(code),
+                    reported,
+                    crash,
+                });
             }
             let Some(state) = self.queue.state(id)? else {
                 if last_seen.elapsed() > UNSEEN_WAIT {
@@ -179,10 +189,13 @@ impl<'a> SlurmExecutor<'a> {
                     let since = *ended_at.get_or_insert_with(Instant::now);
                     if since.elapsed() > EXIT_FILE_WAIT {
                         forward(&mut stdout);
-                        return match phase {
-                            Phase::Completed => Ok(Ended::Succeeded),
-                            _ => Err(failed(id, None, reported, files, &self.worker)),
-                        };
+                        let code = (phase == Phase::Completed).then_some(0);
+                        let crash = crashed(id, code, files, &self.worker);
+                        return Ok(Ended::Exited {
+                            code,
+                            reported,
+                            crash,
+                        });
                     }
                 }
                 Phase::Lost => return Ok(Ended::Lost(state)),
@@ -215,6 +228,62 @@ impl<'a> SlurmExecutor<'a> {
     }
 }
 
+impl SlurmExecutor<'_> {
+    /// Submits `jobs` as one Slurm job (the worker's `subcommand` on `file`) and follows it
+    /// to its end, submitting it again when the cluster takes it away.
+    fn run_jobs(
+        &self,
+        jobs: &[StageJob],
+        subcommand: &str,
+        file: &str,
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Result<Ended, StageError> {
+        let first = jobs
+            .first()
+            .ok_or_else(|| StageError::bug("an empty batch"))?;
+        self.check_cluster()?;
+        let job_file = first.out_dir.with_file_name(file);
+        let dir = job_file
+            .parent()
+            .ok_or_else(|| StageError::bug("the output folder has no parent"))?;
+        let bytes = match jobs {
+            [job] => serde_json::to_vec(job),
+            _ => serde_json::to_vec(jobs),
+        }
+        .map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
+        std::fs::write(&job_file, bytes).map_err(|e| StageError::io("write", &job_file, &e))?;
+        for attempt in 1..=MAX_ATTEMPTS {
+            if attempt > 1 {
+                for job in jobs {
+                    fresh_folder(&job.out_dir)?;
+                }
+            }
+            let files = AttemptFiles::new(dir, attempt);
+            let id = self.submit(jobs, subcommand, &job_file, &files)?;
+            let ended = self.follow(id, first, &files, events, cancel);
+            self.queue.forget(id);
+            match ended? {
+                Ended::Lost(state) => events.emit(
+                    &first.stage,
+                    StageEvent::Note {
+                        message: format!(
+                            "Slurm job {id} {state}; submitting it again ({} of {} tries left)",
+                            MAX_ATTEMPTS - attempt,
+                            MAX_ATTEMPTS - 1
+                        ),
+                    },
+                ),
+                exited => return Ok(exited),
+            }
+        }
+        Err(StageError::environment(format!(
+            "the cluster took the stage's job away {MAX_ATTEMPTS} times (preempted, or its node \
+             failed)"
+        )))
+    }
+}
+
 impl Executor for SlurmExecutor<'_> {
     fn execute(
         &self,
@@ -226,41 +295,67 @@ impl Executor for SlurmExecutor<'_> {
         if in_process && self.runners.has(&job.kind) {
             return run_job(self.runners, job, events, cancel);
         }
-        self.check_cluster()?;
-        let job_file = job.out_dir.with_file_name("job.json");
-        let dir = job_file
-            .parent()
-            .ok_or_else(|| StageError::bug("the output folder has no parent"))?;
-        let bytes = serde_json::to_vec(job)
-            .map_err(|e| StageError::bug("cannot encode the job").caused_by(&e))?;
-        std::fs::write(&job_file, bytes).map_err(|e| StageError::io("write", &job_file, &e))?;
-        for attempt in 1..=MAX_ATTEMPTS {
-            if attempt > 1 {
-                fresh_folder(&job.out_dir)?;
-            }
-            let files = AttemptFiles::new(dir, attempt);
-            let id = self.submit(job, &job_file, &files)?;
-            let ended = self.follow(id, job, &files, events, cancel);
-            self.queue.forget(id);
-            match ended? {
-                Ended::Succeeded => return Ok(()),
-                Ended::Lost(state) => events.emit(
-                    &job.stage,
-                    StageEvent::Note {
-                        message: format!(
-                            "Slurm job {id} {state}; submitting it again ({} of {} tries left)",
-                            MAX_ATTEMPTS - attempt,
-                            MAX_ATTEMPTS - 1
-                        ),
-                    },
-                ),
-            }
+        let jobs = std::slice::from_ref(job);
+        match self.run_jobs(jobs, "exec-stage", "job.json", events, cancel)? {
+            Ended::Exited { code: Some(0), .. } => Ok(()),
+            Ended::Exited {
+                mut reported,
+                crash,
+                ..
+            } => Err(reported.pop().map_or(crash, |(_, e)| e)),
+            Ended::Lost(_) => Err(StageError::bug("a lost job was not submitted again")),
         }
-        Err(StageError::environment(format!(
-            "the cluster took the stage's job away {MAX_ATTEMPTS} times (preempted, or its node \
-             failed)"
-        )))
     }
+
+    fn execute_batch(
+        &self,
+        jobs: &[StageJob],
+        events: &dyn EventSink,
+        cancel: &AtomicBool,
+    ) -> Vec<Result<(), StageError>> {
+        match self.run_jobs(jobs, "exec-batch", "batch.json", events, cancel) {
+            Ok(Ended::Exited {
+                code,
+                reported,
+                crash,
+            }) => batch_results(jobs, code, reported, &crash),
+            Ok(Ended::Lost(_)) => {
+                let e = StageError::bug("a lost job was not submitted again");
+                jobs.iter().map(|_| Err(e.clone())).collect()
+            }
+            Err(e) => jobs.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+}
+
+/// The result of each stage of a batch whose worker exited with `code`. Exit code 1 with
+/// errors that all name stages is an orderly end: the worker reports every stage that failed,
+/// so the others are done. Anything else (a crash, an error naming no stage) fails the stages
+/// that reported nothing, with the general error or the crash.
+fn batch_results(
+    jobs: &[StageJob],
+    code: Option<i32>,
+    reported: Vec<(Option<String>, StageError)>,
+    crash: &StageError,
+) -> Vec<Result<(), StageError>> {
+    let mut named = std::collections::BTreeMap::new();
+    let mut general = None;
+    for (stage, error) in reported {
+        match stage {
+            Some(stage) => {
+                named.insert(stage, error);
+            }
+            None => general = Some(error),
+        }
+    }
+    let orderly = code == Some(0) || (code == Some(1) && general.is_none() && !named.is_empty());
+    jobs.iter()
+        .map(|job| match named.remove(&job.stage) {
+            Some(error) => Err(error),
+            None if orderly => Ok(()),
+            None => Err(general.clone().unwrap_or_else(|| crash.clone())),
+        })
+        .collect()
 }
 
 /// Tells the run's display that a job waits or runs.
@@ -276,17 +371,8 @@ fn announce(id: u64, state: &JobState, stage: &str, events: &dyn EventSink) {
     events.emit(stage, StageEvent::Note { message });
 }
 
-/// The error of a job whose worker exited non-zero (`code`, when known).
-fn failed(
-    id: u64,
-    code: Option<i32>,
-    reported: Option<StageError>,
-    files: &AttemptFiles,
-    worker: &Path,
-) -> StageError {
-    if let Some(error) = reported {
-        return error;
-    }
+/// The error of a job whose worker exited non-zero (`code`, when known) without saying why.
+fn crashed(id: u64, code: Option<i32>, files: &AttemptFiles, worker: &Path) -> StageError {
     let mut error = match code {
         Some(126 | 127) => StageError::environment(format!(
             "Slurm job {id} could not start the worker {} (is it on a file system the nodes see? \
@@ -460,15 +546,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = AttemptFiles::new(dir.path(), 1);
         std::fs::write(&files.stderr, "sh: 1: /x/pipeline-worker: not found\n").unwrap();
-        let e = failed(7, Some(127), None, &files, Path::new("/x/pipeline-worker"));
+        let e = crashed(7, Some(127), &files, Path::new("/x/pipeline-worker"));
         assert_eq!(e.class, ErrorClass::Environment);
         assert!(e.message.contains("could not start the worker"), "{e}");
         assert!(e.causes[0].contains("not found"), "{e:?}");
-        let reported = StageError::input("bad data");
+    }
+
+    #[test]
+    fn a_batch_fails_exactly_the_stages_that_say_so_unless_the_worker_crashed() {
+        let job = |stage: &str| StageJob {
+            stage: stage.into(),
+            ..serde_json::from_value(serde_json::json!({
+                "pipeline": "p", "stage": "", "kind": "train", "params": {},
+                "inputs": {"slots": {}}, "out_dir": "/o", "resume_dir": "/r",
+                "workspace": "/w", "seed": 0, "threads": 1, "device": "cpu"
+            }))
+            .unwrap()
+        };
+        let jobs = [job("a"), job("b")];
+        let crash = StageError::bug("crashed");
+        let diverged = StageError::numerical("loss became NaN");
+        let named = vec![(Some("b".to_owned()), diverged.clone())];
         assert_eq!(
-            failed(7, Some(1), Some(reported.clone()), &files, Path::new("/w")),
-            reported,
-            "the worker's own error wins"
+            batch_results(&jobs, Some(1), named.clone(), &crash),
+            [Ok(()), Err(diverged.clone())]
+        );
+        assert_eq!(
+            batch_results(&jobs, Some(139), named, &crash),
+            [Err(crash.clone()), Err(diverged)]
+        );
+        assert_eq!(
+            batch_results(&jobs, Some(0), Vec::new(), &crash),
+            [Ok(()), Ok(())]
         );
     }
 }

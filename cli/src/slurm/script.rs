@@ -44,9 +44,11 @@ impl AttemptFiles {
 
 /// Everything one submission is made of.
 pub struct Submission<'a> {
-    /// The stage's job.
-    pub job: &'a StageJob,
-    /// The job file the worker reads.
+    /// The stages' jobs: one, or a batch that the worker computes together.
+    pub jobs: &'a [StageJob],
+    /// `exec-stage` for one job, `exec-batch` for a batch.
+    pub subcommand: &'a str,
+    /// The job (or batch) file the worker reads.
     pub job_file: &'a Path,
     /// The worker binary, as the nodes see it.
     pub worker: &'a Path,
@@ -59,27 +61,40 @@ pub struct Submission<'a> {
 }
 
 impl Submission<'_> {
-    /// The stage's resources, with the configuration's defaults for what it leaves out.
+    /// The resources of the stages (the most any of them asks for, in a batch), with the
+    /// configuration's defaults for what they leave out.
     pub fn resources(&self) -> Resources {
-        self.job.resources.or(self.config.resources)
+        self.jobs
+            .iter()
+            .map(|j| j.resources)
+            .fold(Resources::default(), Resources::max)
+            .or(self.config.resources)
+    }
+
+    /// The Slurm job's name: `PIPELINE/STAGE`, with `+N` for the other stages of a batch.
+    pub fn name(&self) -> String {
+        let Some(first) = self.jobs.first() else {
+            return String::new();
+        };
+        match self.jobs.len() {
+            1 => format!("{}/{}", first.pipeline, first.stage),
+            n => format!("{}/{}+{}", first.pipeline, first.stage, n - 1),
+        }
     }
 
     /// The batch script.
     pub fn script(&self) -> String {
         let mut s = String::from("#!/bin/sh\n");
-        let _ = writeln!(
-            s,
-            "# Stage {} of pipeline {}, submitted by `pipeline run`.",
-            self.job.stage, self.job.pipeline
-        );
+        let _ = writeln!(s, "# {}, submitted by `pipeline run`.", self.name());
         for (var, value) in self.env {
             let _ = writeln!(s, "export {var}={}", quote(value));
         }
         let exit = self.files.exit.display().to_string();
         let _ = writeln!(
             s,
-            "{} exec-stage --job {}",
+            "{} {} --job {}",
             quote(&self.worker.display().to_string()),
+            self.subcommand,
             quote(&self.job_file.display().to_string())
         );
         let _ = writeln!(s, "code=$?");
@@ -97,20 +112,25 @@ impl Submission<'_> {
     /// The arguments of `sbatch`, the script last.
     pub fn sbatch_args(&self) -> Vec<String> {
         let r = self.resources();
-        let cpus = r.cpus.unwrap_or(self.job.threads).max(1);
+        let threads = self.jobs.first().map_or(1, |j| j.threads);
+        let cpus = r.cpus.unwrap_or(threads).max(1);
         let mut args = vec![
             "--parsable".to_owned(),
-            format!("--job-name={}/{}", self.job.pipeline, self.job.stage),
+            format!("--job-name={}", self.name()),
             format!("--output={}", self.files.stdout.display()),
             format!("--error={}", self.files.stderr.display()),
-            format!("--chdir={}", self.job.workspace.display()),
+        ];
+        if let Some(first) = self.jobs.first() {
+            args.push(format!("--chdir={}", first.workspace.display()));
+        }
+        args.extend([
             // A job the cluster takes away ends; the controller submits it again itself,
             // with a fresh output folder, so that every attempt is seen and counted.
             "--no-requeue".to_owned(),
             "--nodes=1".to_owned(),
             "--ntasks=1".to_owned(),
             format!("--cpus-per-task={cpus}"),
-        ];
+        ]);
         if let Some(mib) = r.memory_mib {
             args.push(format!("--mem={mib}M"));
         }
@@ -196,7 +216,8 @@ mod tests {
             ..SlurmConfig::default()
         };
         let s = Submission {
-            job: &job,
+            jobs: std::slice::from_ref(&job),
+            subcommand: "exec-stage",
             job_file: Path::new("/shared/store/staging/x/job.json"),
             worker: Path::new("/opt/pipeline/pipeline-worker"),
             files: &files,
@@ -235,7 +256,8 @@ mod tests {
         let config = SlurmConfig::default();
         let env = [("OMP_NUM_THREADS", "2".to_owned())];
         let s = Submission {
-            job: &job,
+            jobs: std::slice::from_ref(&job),
+            subcommand: "exec-stage",
             job_file: Path::new("/st/it's/job.json"),
             worker: Path::new("/bin/pipeline-worker"),
             files: &files,
@@ -256,6 +278,46 @@ mod tests {
         assert!(
             s.sbatch_args().contains(&"--cpus-per-task=2".to_owned()),
             "a job gets a CPU per thread"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_one_job_asking_for_the_most_any_stage_asks_for() {
+        let mut a = job(Resources {
+            memory_mib: Some(512),
+            ..Resources::default()
+        });
+        let mut b = job(Resources {
+            memory_mib: Some(2048),
+            time_seconds: Some(60),
+            ..Resources::default()
+        });
+        a.stage = "fit[seed=0]".into();
+        b.stage = "fit[seed=1]".into();
+        let jobs = [a, b];
+        let files = AttemptFiles::new(Path::new("/st"), 1);
+        let config = SlurmConfig::default();
+        let s = Submission {
+            jobs: &jobs,
+            subcommand: "exec-batch",
+            job_file: Path::new("/st/batch.json"),
+            worker: Path::new("/bin/pipeline-worker"),
+            files: &files,
+            config: &config,
+            env: &[],
+        };
+        let args = s.sbatch_args();
+        for expected in [
+            "--job-name=sweep/fit[seed=0]+1",
+            "--mem=2048M",
+            "--time=0-00:01:00",
+        ] {
+            assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
+        }
+        assert!(
+            s.script().contains("exec-batch --job '/st/batch.json'"),
+            "{}",
+            s.script()
         );
     }
 

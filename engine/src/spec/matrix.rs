@@ -156,6 +156,10 @@ fn check_name(name: &str, node: &Node, path: &str, what: &str) -> Result<(), Spe
     }
 }
 
+/// The most stages one matrix may expand to (a typo such as a range of a million values
+/// must not exhaust memory before anything is reported).
+pub const MAX_STAGES: usize = 100_000;
+
 /// Every combination of axis values, first axis outermost, in file order.
 pub fn combinations(axes: &[Axis]) -> Vec<Vec<(String, AxisValue)>> {
     let mut out: Vec<Vec<(String, AxisValue)>> = vec![Vec::new()];

@@ -236,6 +236,27 @@ fn expand<'r>(
         None => Vec::new(),
     };
     let has_matrix = !axes.is_empty();
+    let count = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|&n| n <= matrix::MAX_STAGES);
+    if count.is_none() {
+        let sizes: Vec<String> = axes
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.values.len()))
+            .collect();
+        let at = node.get("matrix").map(|m| &m.span);
+        return Err(SpecError::new(
+            format!(
+                "the matrix expands to more than {} stages: {}",
+                matrix::MAX_STAGES,
+                sizes.join(" x ")
+            ),
+            at,
+            join(&path, "matrix"),
+        )
+        .note("split the sweep into several declarations or pipelines"));
+    }
     matrix::combinations(&axes)
         .into_iter()
         .map(|combo| {

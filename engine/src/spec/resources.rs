@@ -36,6 +36,16 @@ impl Resources {
         self.gpus.is_some_and(|g| g > 0)
     }
 
+    /// The larger of two requests, field by field: what one job running both needs.
+    pub fn max(self, other: Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.max(other.cpus),
+            memory_mib: self.memory_mib.max(other.memory_mib),
+            gpus: self.gpus.max(other.gpus),
+            time_seconds: self.time_seconds.max(other.time_seconds),
+        }
+    }
+
     /// These resources, with `defaults` for what they leave unsaid.
     pub fn or(self, defaults: Resources) -> Resources {
         Resources {

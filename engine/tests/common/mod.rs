@@ -210,12 +210,91 @@ impl Length {
     }
 }
 
+/// Writes its seed after its input's text; batchable (unless `alone`): a batch logs
+/// `batch <n>` to `count_file`, a stage run alone logs its name. The stage whose seed is
+/// `fail_seed` fails.
+pub struct Seeded;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeededParams {
+    pub count_file: PathBuf,
+    #[serde(default)]
+    pub fail_seed: Option<u64>,
+    #[serde(default)]
+    pub alone: bool,
+}
+
+impl TypedStage for Seeded {
+    type Params = SeededParams;
+    const NAME: &'static str = "seeded";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "writes its seed";
+    fn inputs(&self) -> &'static [InputSlot] {
+        const SLOTS: &[InputSlot] = &[InputSlot::one("data", "a stage with out.txt")];
+        SLOTS
+    }
+    fn batchable(&self, p: &SeededParams) -> bool {
+        !p.alone
+    }
+}
+
+impl Seeded {
+    fn run(p: SeededParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        count(&Some(p.count_file.clone()), ctx.stage);
+        Self::write(&p, ctx)
+    }
+
+    fn run_batch(p: SeededParams, ctxs: &[StageContext<'_>]) -> Vec<Result<(), StageError>> {
+        count(
+            &Some(p.count_file.clone()),
+            &format!("batch {}", ctxs.len()),
+        );
+        ctxs.iter().map(|ctx| Self::write(&p, ctx)).collect()
+    }
+
+    fn write(p: &SeededParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        if p.fail_seed == Some(ctx.seed) {
+            return Err(StageError::numerical(format!("seed {} fails", ctx.seed)));
+        }
+        let data = ctx.inputs.one("data")?;
+        let text = fs::read_to_string(data.file("out.txt"))
+            .map_err(|e| StageError::io("read", &data.dir, &e))?;
+        fs::write(ctx.out_dir.join("out.txt"), format!("{text} {}", ctx.seed))
+            .map_err(|e| StageError::io("write", ctx.out_dir, &e))
+    }
+}
+
+/// Writes the intra-op threads it was given; runs in a worker (so it may get idle cores).
+pub struct Threads;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsParams {}
+
+impl TypedStage for Threads {
+    type Params = ThreadsParams;
+    const NAME: &'static str = "threads";
+    const VERSION: u32 = 1;
+    const SUMMARY: &'static str = "writes its thread count";
+}
+
+impl Threads {
+    fn run(_p: ThreadsParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
+        fs::write(ctx.out_dir.join("out.txt"), ctx.threads.to_string())
+            .map_err(|e| StageError::io("write", ctx.out_dir, &e))
+    }
+}
+
 pub fn runners() -> Runners {
     let mut r = Runners::new();
     r.add::<WriteText>(WriteText::run)
         .add::<Join>(Join::run)
         .add::<Fail>(Fail::run)
-        .add::<Length>(Length::run);
+        .add::<Length>(Length::run)
+        .add::<Seeded>(Seeded::run)
+        .add_batched::<Seeded>(Seeded::run_batch)
+        .add::<Threads>(Threads::run);
     r
 }
 
@@ -224,7 +303,9 @@ pub fn registry() -> Registry {
     r.register(typed(WriteText))
         .register(typed(Join))
         .register(typed(Fail))
-        .register(typed(Length));
+        .register(typed(Length))
+        .register(typed(Seeded))
+        .register(typed(Threads));
     r
 }
 
@@ -248,6 +329,8 @@ pub fn options() -> RunOptions {
         targets: vec![],
         force: vec![],
         cuda: Cuda::Here(false),
+        lend_idle_threads: true,
+        batch: 1,
     }
 }
 

@@ -130,6 +130,17 @@ impl LayerSpec {
 }
 
 impl ModelSpec {
+    /// Whether the model has only dense layers, activations and flattening (no convolution,
+    /// pooling, dropout or batch normalization).
+    pub fn is_dense_only(&self) -> bool {
+        match self {
+            ModelSpec::Mlp(_) => true,
+            ModelSpec::Layers(layers) => layers.iter().all(|l| {
+                matches!(l, LayerSpec::Dense(_) | LayerSpec::Flatten) || l.activation().is_some()
+            }),
+        }
+    }
+
     /// Checks values that serde cannot; `at` is the key path of the model (`model`).
     pub(crate) fn check(&self, at: &str) -> Result<(), ParamIssue> {
         match self {

@@ -78,12 +78,7 @@ fn batch_figures(model: &InputModel<'_>, x: &Tensor, y: &Tensor) -> Result<Tenso
         .f_detach()
         .and_then(|x| x.f_set_requires_grad(true))
         .ctx("preparing inputs for gradients")?;
-    let out = forward(model.plan, model.params, model.buffers, &x, false)?;
-    let losses = model.loss.each(&out, y).ctx("computing the loss")?;
-    let total = losses.f_sum(Kind::Float).ctx("summing the loss")?;
-    let grad_norm = squared_norms(&input_gradient(&total, &x, true)?)?
-        .f_sqrt()
-        .ctx("taking norms")?;
+    let (out, losses, grad_norm) = loss_gradient_norms(model, &x, y, true)?;
     let jacobian_norm = jacobian_norms(model.loss, &out, &x)?;
     let correct = match model.loss {
         Loss::CrossEntropy => out.f_argmax(1, false).and_then(|p| p.f_eq_tensor(y)),
@@ -98,6 +93,24 @@ fn batch_figures(model: &InputModel<'_>, x: &Tensor, y: &Tensor) -> Result<Tenso
     let rows = rows.into_iter().collect::<Result<Vec<_>, _>>();
     rows.and_then(|r| Tensor::f_stack(&r, 0))
         .ctx("collecting a batch's figures")
+}
+
+/// The model's outputs, each example's loss, and the norm of each example's loss gradient
+/// with respect to its input (one forward and one backward pass; `x` requires gradients).
+/// `keep` keeps the graph for more backward passes.
+pub(crate) fn loss_gradient_norms(
+    model: &InputModel<'_>,
+    x: &Tensor,
+    y: &Tensor,
+    keep: bool,
+) -> Result<(Tensor, Tensor, Tensor), StageError> {
+    let out = forward(model.plan, model.params, model.buffers, x, false)?;
+    let losses = model.loss.each(&out, y).ctx("computing the loss")?;
+    let total = losses.f_sum(Kind::Float).ctx("summing the loss")?;
+    let grad_norm = squared_norms(&input_gradient(&total, x, keep)?)?
+        .f_sqrt()
+        .ctx("taking norms")?;
+    Ok((out, losses, grad_norm))
 }
 
 /// The Frobenius norm of each example's Jacobian of the softmax output (the raw output for

@@ -95,7 +95,7 @@ pub(crate) fn views(plan: &Plan, flat: &Tensor) -> Result<Vec<Tensor>, StageErro
     Ok(views)
 }
 
-fn fill(tensor: &Tensor, spec: &TensorSpec) -> Result<(), StageError> {
+pub(crate) fn fill(tensor: &Tensor, spec: &TensorSpec) -> Result<(), StageError> {
     let mut t = tensor.shallow_clone();
     let done = match spec.init {
         Init::Uniform(bound) => t.f_uniform_(-bound, bound),
@@ -190,7 +190,7 @@ fn apply(
 }
 
 /// [`activate`] writing into `h` (softplus, which has no in-place form, allocates).
-fn activate_in_place(act: Activation, h: &mut Tensor) -> Result<Tensor, tch::TchError> {
+pub(crate) fn activate_in_place(act: Activation, h: &mut Tensor) -> Result<Tensor, tch::TchError> {
     match act {
         Activation::Relu => h.f_relu_(),
         Activation::Tanh => h.f_tanh_(),
@@ -201,7 +201,7 @@ fn activate_in_place(act: Activation, h: &mut Tensor) -> Result<Tensor, tch::Tch
     }
 }
 
-fn activate(act: Activation, h: &Tensor) -> Result<Tensor, tch::TchError> {
+pub(crate) fn activate(act: Activation, h: &Tensor) -> Result<Tensor, tch::TchError> {
     match act {
         Activation::Relu => h.f_relu(),
         Activation::Tanh => h.f_tanh(),

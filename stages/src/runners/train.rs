@@ -13,8 +13,9 @@ use crate::model::checkpoint::{ModelInfo, save_model};
 use crate::model::network::Weights;
 use crate::rng::SplitMix64;
 use crate::table::write_table;
+use crate::train::batched::{BatchedFit, Stacked, checkpoint_dir};
 use crate::train::data::prepare;
-use crate::train::fit::{EvalRow, Fit, Schedule, Start};
+use crate::train::fit::{EvalRow, Fit, Outcome, Schedule, Start};
 use crate::train::loss::Loss;
 use crate::train::optim::Optimizer;
 use crate::train::resume::{self, Snapshots};
@@ -69,8 +70,7 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
         identity: identity(&p, ctx.seed),
     };
     let outcome = fit.run()?;
-    let table = metrics_table(&outcome.rows, &p, info.parameters, ctx.seed);
-    write_table(&ctx.out_dir.join(METRICS_FILE), &table, Train::NAME, &p)?;
+    write_outputs(ctx, &p, &info, &plan, &weights, &outcome, &checkpoint_dir)?;
     if p.log_steps {
         write_table(
             &ctx.out_dir.join(STEPS_FILE),
@@ -79,11 +79,92 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
             &p,
         )?;
     }
-    move_checkpoints(&checkpoint_dir, &ctx.out_dir.join(CHECKPOINTS))?;
-    match outcome.diverged {
+    Ok(())
+}
+
+/// Trains several runs of a fully connected model that differ only in their seeds as one
+/// batched computation ([`crate::train::batched`]) and writes each run's outputs as
+/// [`run`] would. Returns one result per run.
+pub(crate) fn run_batch(p: TrainParams, ctxs: &[StageContext<'_>]) -> Vec<Result<(), StageError>> {
+    match train_batch(&p, ctxs) {
+        Ok(results) => results,
+        Err(e) => ctxs.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
+fn train_batch(
+    p: &TrainParams,
+    ctxs: &[StageContext<'_>],
+) -> Result<Vec<Result<(), StageError>>, StageError> {
+    let Some(first) = ctxs.first() else {
+        return Ok(Vec::new());
+    };
+    if p.log_steps {
+        return Err(StageError::bug("a training with a step log was batched"));
+    }
+    init_torch(first.threads, first.seed);
+    let device = torch_device(first.device)?;
+    let data = Dataset::load(&first.inputs.one("data")?.dir)?;
+    let loss = Loss::resolve(p.loss, data.info.task)?;
+    let plan = plan(&p.model, &data.info.input_shape, data.info.outputs())?;
+    let info = ModelInfo::new(&p.model, &plan, &data.info);
+    let (train, test) = prepare(&data, device)?;
+    drop(data);
+    let seeds: Vec<u64> = ctxs.iter().map(|c| c.seed).collect();
+    let stacked = Stacked::init(&plan, &seeds, device)?;
+    let fit = BatchedFit {
+        ctxs,
+        plan: &plan,
+        stacked: &stacked,
+        optimizer: Optimizer::new(&p.optimizer, &[stacked.flat.shallow_clone()])?,
+        loss,
+        train: &train,
+        test: &test,
+        schedule: schedule(p),
+        orders: seeds
+            .iter()
+            .map(|&seed| SplitMix64::new(seed ^ DATA_ORDER_STREAM))
+            .collect(),
+        stop_on_nan: p.on_nan == OnNonFinite::Stop,
+        scratch: Weights::zeros(&plan, device)?,
+    };
+    let outcomes = fit.run()?;
+    let weights = Weights::zeros(&plan, device)?;
+    let mut results = Vec::with_capacity(ctxs.len());
+    for (k, (ctx, outcome)) in ctxs.iter().zip(outcomes).enumerate() {
+        results.push(outcome.and_then(|outcome| {
+            stacked.extract(k, &weights)?;
+            write_outputs(
+                ctx,
+                p,
+                &info,
+                &plan,
+                &weights,
+                &outcome,
+                &checkpoint_dir(ctx),
+            )
+        }));
+    }
+    Ok(results)
+}
+
+/// Writes a finished run's metrics, checkpoints and model (or, if it diverged, where).
+fn write_outputs(
+    ctx: &StageContext<'_>,
+    p: &TrainParams,
+    info: &ModelInfo,
+    plan: &pipeline_kinds::model::plan::Plan,
+    weights: &Weights,
+    outcome: &Outcome,
+    checkpoint_dir: &std::path::Path,
+) -> Result<(), StageError> {
+    let table = metrics_table(&outcome.rows, p, info.parameters, ctx.seed);
+    write_table(&ctx.out_dir.join(METRICS_FILE), &table, Train::NAME, p)?;
+    move_checkpoints(checkpoint_dir, &ctx.out_dir.join(CHECKPOINTS))?;
+    match &outcome.diverged {
         // The weights are no numbers any more: record where, and write no model.
-        Some(divergence) => crate::json_file::write_json(&ctx.out_dir.join(DIVERGED), &divergence),
-        None => save_model(ctx.out_dir, &info, &plan, &weights),
+        Some(divergence) => crate::json_file::write_json(&ctx.out_dir.join(DIVERGED), divergence),
+        None => save_model(ctx.out_dir, info, plan, weights),
     }
 }
 

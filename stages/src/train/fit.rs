@@ -205,6 +205,26 @@ impl Fit<'_> {
         })
     }
 
+    /// Trains for the scheduled epochs without evaluating, saving or reporting: the training
+    /// loop alone, as the benchmarks time it. Returns the optimizer steps taken.
+    pub(crate) fn train_only(mut self) -> Result<u64, StageError> {
+        let batches = self.batches_per_epoch()?;
+        let mut buffers = self.buffers(batches)?;
+        for epoch in 1..=self.schedule.epochs {
+            match self.epoch(epoch, batches, &mut buffers) {
+                Ok(_) => {}
+                Err(Stop::Failed(e)) => return Err(e),
+                Err(Stop::Diverged(d)) => {
+                    return Err(StageError::numerical(format!(
+                        "the loss became {} at step {}",
+                        d.loss, d.step
+                    )));
+                }
+            }
+        }
+        Ok(self.optimizer.steps())
+    }
+
     /// Saves the state after `epoch` for resuming.
     fn snapshot(&mut self, epoch: usize, rows: &[EvalRow]) -> Result<(), StageError> {
         let step_rows = self

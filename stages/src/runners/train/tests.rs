@@ -7,7 +7,9 @@ use serde_json::json;
 use super::*;
 use crate::model::checkpoint::{MODEL_JSON, MODEL_WEIGHTS};
 use crate::runners::predict::PREDICTIONS_FILE;
-use crate::testing::{Events, mnist_images, mnist_labels, run_stage, subdir, torch_lock};
+use crate::testing::{
+    Events, mnist_images, mnist_labels, run_batch, run_stage, subdir, torch_lock,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -422,5 +424,212 @@ fn logging_steps_changes_nothing_else() -> TestResult {
     let steps = Table::read_parquet(&logged.join(crate::train::step_log::STEPS_FILE))?;
     assert_eq!(steps.i64s("step")?, (1..=10).collect::<Vec<i64>>());
     assert_eq!(steps.i64s("epoch")?, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    Ok(())
+}
+
+/// A run's losses and accuracies (in row order) and final weights.
+type RunResults = (Vec<f64>, Vec<f64>, Vec<f32>);
+
+/// Each run's metrics (loss and accuracy in row order) and final weights.
+fn run_results(out: &Path) -> Result<RunResults, Box<dyn std::error::Error>> {
+    let table = Table::read_parquet(&out.join(METRICS_FILE))?;
+    let losses = table
+        .f64s("loss")?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect();
+    let accuracies = table
+        .f64s("accuracy")?
+        .iter()
+        .map(|v| v.unwrap_or(-1.0))
+        .collect();
+    let weights = crate::tensor_file::read_tensors(&out.join(MODEL_WEIGHTS))?
+        .into_values()
+        .flat_map(|t| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap_or_default())
+        .collect();
+    Ok((losses, accuracies, weights))
+}
+
+fn assert_close(what: &str, a: &[f64], b: &[f64], tolerance: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let scale = x.abs().max(y.abs()).max(1e-3);
+        assert!(
+            (x - y).abs() <= tolerance * scale,
+            "{what}[{i}]: {x} alone, {y} batched"
+        );
+    }
+}
+
+/// Three seeds of the deep sinc MLP trained alone and as one batch: every evaluation, every
+/// checkpoint and the final weights agree up to rounding, and the seeds differ from each
+/// other (so the agreement is not that of one run copied three times).
+#[test]
+fn seeds_trained_as_one_batch_match_seeds_trained_alone() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 300)?;
+    let params = json!({
+        "model": {"mlp": {"hidden": [5, 10, 10, 10, 10, 10, 5]}},
+        "batch_size": 32, "epochs": 6, "eval_every": 2, "checkpoint_every": 3,
+        "optimizer": {"adam": {"lr": 0.01}},
+    });
+    let seeds = [3u64, 11, 4];
+    let alone: Vec<PathBuf> = seeds
+        .iter()
+        .map(|s| subdir(root.path(), &format!("alone-{s}")))
+        .collect();
+    for (out, &seed) in alone.iter().zip(&seeds) {
+        run_stage(
+            "train",
+            params.clone(),
+            &[("data", &data)],
+            out,
+            seed,
+            &Events::default(),
+        )?;
+    }
+    let batched: Vec<PathBuf> = seeds
+        .iter()
+        .map(|s| subdir(root.path(), &format!("batch-{s}")))
+        .collect();
+    let runs: Vec<(&Path, u64)> = batched.iter().map(PathBuf::as_path).zip(seeds).collect();
+    for result in run_batch(
+        "train",
+        params,
+        &[("data", &data)],
+        &runs,
+        &Events::default(),
+    ) {
+        result?;
+    }
+    let mut finals = Vec::new();
+    for (a, b) in alone.iter().zip(&batched) {
+        let (loss_a, acc_a, w_a) = run_results(a)?;
+        let (loss_b, acc_b, w_b) = run_results(b)?;
+        assert_eq!(
+            loss_a.len(),
+            4 * 2,
+            "evaluations at epochs 0, 2, 4, 6 on two splits"
+        );
+        assert_close("loss", &loss_a, &loss_b, 1e-4);
+        assert_eq!(acc_a, acc_b);
+        let as_f64 = |w: &[f32]| w.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+        assert_close("weights", &as_f64(&w_a), &as_f64(&w_b), 1e-4);
+        let listing = |dir: &Path| -> Result<Vec<_>, std::io::Error> {
+            let mut names: Vec<_> = std::fs::read_dir(dir.join("checkpoints"))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()?;
+            names.sort();
+            Ok(names)
+        };
+        assert_eq!(listing(a)?, listing(b)?);
+        assert_eq!(listing(b)?.len(), 3, "checkpoints at epochs 0, 3, 6");
+        finals.push(loss_a[loss_a.len() - 1]);
+    }
+    assert!(
+        finals[0] != finals[1] && finals[1] != finals[2],
+        "{finals:?}"
+    );
+    Ok(())
+}
+
+/// A classifier MLP on real MNIST images, two seeds alone and batched: the test loss and
+/// accuracy after an epoch agree up to rounding (a few borderline images may flip).
+#[test]
+fn batched_classifiers_match_classifiers_trained_alone() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = mnist_split(root.path())?;
+    let params = json!({"model": {"mlp": {"hidden": [32]}}, "batch_size": 64, "epochs": 1});
+    let seeds = [1u64, 2];
+    let mut alone = Vec::new();
+    for seed in seeds {
+        let out = subdir(root.path(), &format!("alone-{seed}"));
+        run_stage(
+            "train",
+            params.clone(),
+            &[("data", &data)],
+            &out,
+            seed,
+            &Events::default(),
+        )?;
+        alone.push(last_test_row(&out.join(METRICS_FILE))?);
+    }
+    let outs: Vec<PathBuf> = seeds
+        .iter()
+        .map(|s| subdir(root.path(), &format!("b-{s}")))
+        .collect();
+    let runs: Vec<(&Path, u64)> = outs.iter().map(PathBuf::as_path).zip(seeds).collect();
+    for result in run_batch(
+        "train",
+        params,
+        &[("data", &data)],
+        &runs,
+        &Events::default(),
+    ) {
+        result?;
+    }
+    for ((loss_a, acc_a), out) in alone.iter().zip(&outs) {
+        let (loss_b, acc_b) = last_test_row(&out.join(METRICS_FILE))?;
+        assert!(
+            (loss_a - loss_b).abs() < 1e-3 * loss_a,
+            "{loss_a} alone, {loss_b} batched"
+        );
+        let (acc_a, acc_b) = (acc_a.ok_or("no accuracy")?, acc_b.ok_or("no accuracy")?);
+        assert!(
+            (acc_a - acc_b).abs() <= 0.002,
+            "{acc_a} alone, {acc_b} batched"
+        );
+        assert!(acc_b > 0.85, "accuracy {acc_b}");
+    }
+    Ok(())
+}
+
+/// Runs in a batch whose loss stops being a number end alone: failing by default, stopping
+/// with `diverged.json` and no model under `on_nan: stop`.
+#[test]
+fn diverging_runs_in_a_batch_fail_or_stop_each_on_its_own() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = sinc(root.path(), 100)?;
+    let diverging = json!({
+        "model": {"mlp": {"hidden": [16, 16]}}, "batch_size": 10, "epochs": 3,
+        "optimizer": {"sgd": {"lr": 1e12}},
+    });
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| subdir(root.path(), &format!("fail-{i}")))
+        .collect();
+    let runs: Vec<(&Path, u64)> = outs.iter().map(PathBuf::as_path).zip([5, 6]).collect();
+    for result in run_batch(
+        "train",
+        diverging.clone(),
+        &[("data", &data)],
+        &runs,
+        &Events::default(),
+    ) {
+        let error = result.err().ok_or("a diverging run succeeded")?;
+        assert_eq!(error.class, ErrorClass::Numerical, "{error}");
+    }
+    let mut stopping = diverging;
+    stopping["on_nan"] = json!("stop");
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| subdir(root.path(), &format!("stop-{i}")))
+        .collect();
+    let runs: Vec<(&Path, u64)> = outs.iter().map(PathBuf::as_path).zip([5, 6]).collect();
+    for result in run_batch(
+        "train",
+        stopping,
+        &[("data", &data)],
+        &runs,
+        &Events::default(),
+    ) {
+        result?;
+    }
+    for out in &outs {
+        assert!(out.join(DIVERGED).is_file());
+        assert!(!out.join(MODEL_WEIGHTS).exists());
+        assert!(out.join(METRICS_FILE).is_file());
+    }
     Ok(())
 }

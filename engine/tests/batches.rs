@@ -1,0 +1,92 @@
+//! Stages that differ only in their seeds, computed as one batch: each keeps its own key,
+//! outputs and cache entry; a failure in a batch fails only its stage.
+
+mod common;
+
+use std::fs;
+
+use common::{lines, options, ran, run_text};
+use pipeline_engine::record::Outcome;
+use pipeline_engine::run::RunOptions;
+
+/// A data stage, a sweep over `runs` seeds of a batchable stage, a join of the sweep, and one
+/// more batchable stage with other parameters (so it cannot join the batch).
+fn sweep(dir: &std::path::Path, runs: &str, extra: &str) -> String {
+    let count = dir.join("count.log");
+    format!(
+        "name: sweep\nstages:\n  data:\n    kind: write\n    params: {{text: x}}\n  fit:\n    kind: seeded\n    matrix: {{run: {runs}}}\n    seed: ${{matrix.run}}\n    inputs: {{data: data}}\n    params: {{count_file: '{c}'{extra}}}\n  other:\n    kind: seeded\n    seed: 9\n    inputs: {{data: data}}\n    params: {{count_file: '{c}', alone: true}}\n  all:\n    kind: join\n    inputs: {{parts: fit}}\n",
+        c = count.display()
+    )
+}
+
+fn batching(batch: usize) -> RunOptions {
+    RunOptions { batch, ..options() }
+}
+
+#[test]
+fn a_sweep_over_seeds_runs_as_one_batch_and_caches_per_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count.log");
+    let text = sweep(dir.path(), "[1, 2, 3, 4]", "");
+    let first = run_text(dir.path(), &text, &batching(8));
+    assert_eq!(ran(&first).len(), 7, "{first:?}");
+    assert_eq!(lines(&count), ["batch 4", "other"]);
+    for run in 1..=4 {
+        let out = dir
+            .path()
+            .join(format!("outputs/sweep/fit/run={run}/out.txt"));
+        assert_eq!(fs::read_to_string(out).unwrap(), format!("x {run}"));
+    }
+    // Nothing changed: everything is cached, stage by stage.
+    let again = run_text(dir.path(), &text, &batching(8));
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
+    // One more seed runs alone; the four others stay cached.
+    let more = sweep(dir.path(), "[1, 2, 3, 4, 5]", "");
+    let grown = run_text(dir.path(), &more, &batching(8));
+    assert_eq!(ran(&grown), ["all", "fit[run=5]"]);
+    assert_eq!(lines(&count).last().map(String::as_str), Some("fit[run=5]"));
+}
+
+#[test]
+fn batches_are_limited_in_size_and_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count.log");
+    let text = sweep(dir.path(), "[1, 2, 3, 4, 5]", "");
+    run_text(dir.path(), &text, &batching(2));
+    let mut batches = lines(&count);
+    batches.sort();
+    assert_eq!(batches, ["batch 2", "batch 2", "fit[run=5]", "other"]);
+    let alone = tempfile::tempdir().unwrap();
+    let text = sweep(alone.path(), "[1, 2, 3]", "");
+    run_text(alone.path(), &text, &batching(1));
+    assert!(
+        !lines(&alone.path().join("count.log"))
+            .iter()
+            .any(|l| l.starts_with("batch"))
+    );
+}
+
+#[test]
+fn a_stage_failing_in_a_batch_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("count.log");
+    let text = sweep(dir.path(), "[1, 2, 3]", ", fail_seed: 2");
+    let summary = run_text(dir.path(), &text, &batching(8));
+    assert_eq!(lines(&count), ["batch 3", "other"]);
+    let outcome = |name: &str| {
+        summary
+            .results
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.outcome.clone())
+            .unwrap()
+    };
+    assert!(matches!(outcome("fit[run=2]"), Outcome::Failed { .. }));
+    assert!(matches!(outcome("fit[run=1]"), Outcome::Ran { .. }));
+    assert!(matches!(outcome("fit[run=3]"), Outcome::Ran { .. }));
+    assert!(matches!(outcome("all"), Outcome::Skipped { .. }));
+    // The two that succeeded were committed: the next run tries only the failed one again.
+    let again = run_text(dir.path(), &text, &batching(8));
+    assert!(ran(&again).is_empty(), "{:?}", ran(&again));
+    assert_eq!(lines(&count).last().map(String::as_str), Some("fit[run=2]"));
+}
