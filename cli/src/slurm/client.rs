@@ -163,7 +163,8 @@ mod tests {
     fn a_refused_job_names_slurms_reason() {
         let e = refused(
             "sbatch: error: Memory specification can not be satisfied\n\
-             sbatch: error: Batch job submission failed: Requested node configuration is not available",
+             sbatch: error: Batch job submission failed: \
+             Requested node configuration is not available",
         );
         assert_eq!(e.class, ErrorClass::Input);
         assert_eq!(
