@@ -5,7 +5,8 @@
 #   scripts/setup.sh            CPU libtorch 2.13.0 + Debian packages + release build
 #   scripts/setup.sh --cuda     the CUDA build of the same libtorch (NVIDIA GPU machines)
 #   scripts/setup.sh --no-build everything but the release build (the test script uses this)
-#   scripts/setup.sh --test     also what only the tests need (a headless browser, Python venv)
+#   scripts/setup.sh --test     also what only the tests need (a headless browser, Python venv,
+#                               Slurm and munge for a one-node test cluster)
 #
 # libtorch comes from the PyPI wheel of torch 2.13.0 (the PyTorch download site is not
 # reachable everywhere); the wheels are cached in ${PIPELINE_WHEEL_CACHE:-~/.cache/pipeline/wheels}
@@ -19,6 +20,10 @@ APT_PACKAGES=(dataset-fashion-mnist fonts-dejavu-core python3 python3-pip g++ pk
 # Only for the tests: the report render test loads the HTML report in headless Chromium; the
 # interop test makes a Python virtual environment with DuckDB, pyarrow and polars.
 TEST_APT_PACKAGES=(chromium python3-venv)
+# Only for the Slurm tests (scripts/slurm-local.sh starts a one-node cluster from them). Those
+# tests are skipped, loudly, where these cannot be installed, so a failure here is a warning.
+SLURM_APT_PACKAGES=(slurm-wlm munge)
+slurm=0
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${PIPELINE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline/wheels}
@@ -30,7 +35,7 @@ for arg in "$@"; do
   case "$arg" in
     --cuda) variant=cuda ;;
     --no-build) build=0 ;;
-    --test) APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}") ;;
+    --test) APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}"); slurm=1 ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup: unknown option '$arg' (expected --cuda, --no-build, --test)" >&2; exit 2 ;;
   esac
@@ -151,7 +156,26 @@ setup_cuda_libtorch() {
   echo "cuda $TORCH_VERSION" > "$libtorch/.complete"
 }
 
+install_slurm_packages() {
+  local missing=()
+  for p in "${SLURM_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "Slurm test packages present"; return; fi
+  say "installing Debian packages for the Slurm tests: ${missing[*]}"
+  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends)
+  if as_root "${install[@]}" "${missing[@]}" </dev/null \
+    || { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null \
+      && as_root "${install[@]}" "${missing[@]}" </dev/null; }; then
+    return
+  fi
+  local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
+  printf '%s\nsetup: WARNING: could not install %s;\nsetup: the Slurm tests (tests/e2e_slurm.rs) will be SKIPPED\n%s\n' \
+    "$bar" "${missing[*]}" "$bar" >&2
+}
+
 install_apt_packages
+if [ "$slurm" = 1 ]; then install_slurm_packages; fi
 if [ "$variant" = cuda ]; then setup_cuda_libtorch; else setup_cpu_libtorch; fi
 
 if [ "$build" = 1 ]; then

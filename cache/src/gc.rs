@@ -72,16 +72,26 @@ fn is_temporary(path: &Path) -> bool {
 }
 
 /// Removes staging folders left by processes of this host that are gone (a killed run cannot
-/// clean up after itself). Folders of live processes, and of other hosts, are left alone.
+/// clean up after itself). Folders of live processes, and of other hosts, are left alone: on a
+/// store shared by the machines of a cluster, a process id means nothing on another host, so
+/// a folder whose owner runs elsewhere is never judged by the process table of this one.
 pub fn clean_staging(store: &Store) -> Result<usize, StoreError> {
     let dir = store.layout().staging();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(0);
     };
+    let here = crate::lock::hostname();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = owner_pid(&name) else {
+        // Names without a host come from versions that ran on one machine only.
+        let (base, host) = name
+            .rsplit_once('@')
+            .map_or((name.as_str(), None), |(b, h)| (b, Some(h)));
+        if host.is_some_and(|h| h != here) {
+            continue;
+        }
+        let Some(pid) = owner_pid(base) else {
             continue;
         };
         if !process_alive(pid) {
@@ -143,6 +153,28 @@ mod tests {
         assert_eq!(done.freed_bytes, 6);
         assert!(store.manifest(&b.key).unwrap().is_none());
         store.check_present(&a).unwrap();
+    }
+
+    #[test]
+    fn staging_of_another_host_is_never_judged_by_local_process_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let elsewhere = store
+            .layout()
+            .staging()
+            .join("train-999999999-1-0@another-node.cluster");
+        std::fs::create_dir_all(elsewhere.join("out")).unwrap();
+        let dead_here = store
+            .layout()
+            .staging()
+            .join(format!("train-999999999-1-1@{}", crate::lock::hostname()));
+        std::fs::create_dir_all(&dead_here).unwrap();
+        assert_eq!(clean_staging(&store).unwrap(), 1);
+        assert!(
+            elsewhere.exists(),
+            "pid 999999999 may well be alive on its own host"
+        );
+        assert!(!dead_here.exists());
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! can say whom it waits for, and a run that takes over a key from a dead holder can say so.
 //! (`flock` on NFS is emulated with POSIX locks by Linux clients, which lockd releases when
 //! the holder dies; the holder record includes the host for that reason.)
+//!
+//! Whether a holder is alive is only ever the kernel's answer (the lock itself), never a look
+//! at the recorded process id: on a store shared by the nodes of a cluster the holder may run
+//! on another host, where the same number names another process or none. The record serves
+//! messages only. The file system must therefore support locks across hosts (NFSv4, Lustre
+//! mounted with `flock`, GPFS, CephFS); one mounted with `localflock` or `nolock` does not.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -157,6 +163,28 @@ mod tests {
             again.taken_over.is_none(),
             "a cleanly released lock is not a take-over"
         );
+    }
+
+    #[test]
+    fn a_held_lock_is_busy_whatever_its_record_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        let TryLock::Acquired(guard) = try_lock(&path, "train").unwrap() else {
+            panic!()
+        };
+        // As a holder on another node looks from here: a process id this host does not have.
+        let remote = Holder {
+            host: "node-17".into(),
+            pid: 999_999_999,
+            purpose: "train".into(),
+            since: 1,
+        };
+        std::fs::write(&path, serde_json::to_vec(&remote).unwrap()).unwrap();
+        match try_lock(&path, "second").unwrap() {
+            TryLock::Busy(Some(h)) => assert_eq!(h, remote),
+            other => panic!("a lock held elsewhere must stay busy, got {other:?}"),
+        }
+        drop(guard);
     }
 
     #[test]

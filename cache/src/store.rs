@@ -151,9 +151,11 @@ impl Store {
         }
     }
 
-    /// A fresh private folder under `staging/`.
+    /// A fresh private folder under `staging/`, named `LABEL-PID-NANOS-N@HOST`: the process
+    /// and host that own it, so that cleaning up after killed runs can tell whose it is.
     pub fn staging(&self, label: &str) -> Result<Staging, StoreError> {
-        let path = self.layout.staging().join(unique_name(label));
+        let name = format!("{}@{}", unique_name(label), lock::hostname());
+        let path = self.layout.staging().join(name);
         fs::create_dir_all(&path).ctx("create", &path)?;
         Ok(Staging { path })
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueHint};
 
+use crate::config::ExecutorKind;
+
 /// Declarative experiment pipelines: YAML stages, a content-hashed cache, Parquet and figures.
 #[derive(Debug, Parser)]
 #[command(name = "pipeline", version, about, long_about = None, after_help = EXAMPLES)]
@@ -50,7 +52,7 @@ Exit codes: 0 success; 1 a stage failed; 2 bad command line or pipeline file;
 pub enum Command {
     /// Run a pipeline: every stage whose inputs or parameters changed since it last ran.
     #[command(
-        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set epochs=50 --force train_deep\n  pipeline run pipelines/hw1-1.yaml plot_loss     # plot_loss and its upstream stages"
+        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set epochs=50 --force train_deep\n  pipeline run pipelines/hw1-1.yaml plot_loss     # plot_loss and its upstream stages\n  pipeline run pipelines/hw1-3.yaml --executor slurm --partition gpu"
     )]
     Run(RunArgs),
     /// Show what a run would do and why, without running anything.
@@ -126,7 +128,8 @@ pub struct RunArgs {
     /// member of a matrix).
     #[arg(value_name = "STAGE")]
     pub stages: Vec<String>,
-    /// Stages running at once (default: the number of cores).
+    /// Stages running at once (default: the number of cores; under Slurm, jobs submitted at
+    /// once, default `max_jobs` of the configuration file, 64).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Intra-op threads per stage (default: cores / jobs, at least 1); a stage's `threads:`
@@ -141,6 +144,26 @@ pub struct RunArgs {
     /// key. 1 runs every stage on its own.
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub batch: usize,
+    /// Where stages run.
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
+    /// Slurm partition to submit to (default: the configuration file's, else the cluster's).
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
+    /// Slurm account to charge (default: the configuration file's, else yours).
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+}
+
+/// The executor flag, shared by `run` and `plan` (under Slurm, a stage's device class
+/// follows the GPUs its job asks for).
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// Where stages run: `local` (worker processes on this machine) or `slurm` (one batch
+    /// job per stage); default: `executor:` of the configuration file
+    /// ($PIPELINE_CONFIG or ~/.config/pipeline/config.yaml), else local.
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub executor: Option<ExecutorKind>,
 }
 
 /// Flags of `bench`.
@@ -177,6 +200,9 @@ pub struct PlanArgs {
     /// Plan these stages as forced.
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,
+    /// Where the stages would run.
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 }
 
 /// Flags of `kinds`.

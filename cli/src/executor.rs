@@ -17,12 +17,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pipeline_engine::child::ChildMessage;
+use pipeline_engine::child::receive_line;
 use pipeline_engine::job::{Executor, StageJob, run_job};
 use pipeline_engine::stage::{ErrorClass, EventSink, Runners, StageError};
 
 /// Lines of a child's stderr kept for error messages.
-const STDERR_TAIL: usize = 30;
+pub const STDERR_TAIL: usize = 30;
 /// How long a child gets to exit after SIGTERM before SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -180,21 +180,7 @@ impl ChildProcesses<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("OMP_NUM_THREADS", job.threads.to_string())
-            .env("MKL_NUM_THREADS", job.threads.to_string());
-        if self.verbose && std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", VERBOSE_WORKER_LOG);
-        }
-        // Large tensors (a 1,000-image batch through a conv layer is tens of MB) would be
-        // mapped and unmapped on every use under glibc's default thresholds.
-        for (var, value) in [
-            ("MALLOC_MMAP_THRESHOLD_", "1000000000"),
-            ("MALLOC_TRIM_THRESHOLD_", "1000000000"),
-        ] {
-            if std::env::var_os(var).is_none() {
-                cmd.env(var, value);
-            }
-        }
+            .envs(worker_env(job.threads, self.verbose));
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
@@ -209,6 +195,31 @@ impl ChildProcesses<'_> {
                 .caused_by(&e)
         })
     }
+}
+
+/// The environment a worker runs a job in, wherever it runs: the job's thread count for
+/// OpenMP and MKL, debug logs under `--verbose` (unless `RUST_LOG` says otherwise), and
+/// glibc's malloc thresholds raised (unless set): large tensors (a 1,000-image batch through
+/// a conv layer is tens of MB) would be mapped and unmapped on every use under the defaults.
+pub fn worker_env(threads: usize, verbose: bool) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("OMP_NUM_THREADS", threads.to_string()),
+        ("MKL_NUM_THREADS", threads.to_string()),
+    ];
+    if verbose && std::env::var_os("RUST_LOG").is_none() {
+        env.push(("RUST_LOG", VERBOSE_WORKER_LOG.to_owned()));
+    }
+    for var in ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"] {
+        if std::env::var_os(var).is_none() {
+            env.push((var, "1000000000".to_owned()));
+        }
+    }
+    env
+}
+
+/// The last lines a stage's process wrote on stderr, as a cause of its error.
+pub fn last_output(tail: &[String]) -> String {
+    format!("its last output:\n    {}", tail.join("\n    "))
 }
 
 fn keep_tail(stderr: std::process::ChildStderr, tail: &Mutex<VecDeque<String>>, stage: &str) {
@@ -232,12 +243,8 @@ fn read_messages(
 ) -> Vec<(Option<String>, StageError)> {
     let mut errors = Vec::new();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        match serde_json::from_str::<ChildMessage>(&line) {
-            Ok(ChildMessage::Event { stage, event }) => {
-                events.emit(stage.as_deref().unwrap_or(&job.stage), event);
-            }
-            Ok(ChildMessage::Error { stage, error }) => errors.push((stage, error)),
-            Err(_) => tracing::debug!(stage = %job.stage, "{line}"),
+        if let Some(reported) = receive_line(&line, &job.stage, events) {
+            errors.push(reported);
         }
     }
     errors
@@ -296,9 +303,7 @@ fn outcome(
         "the stage's process {how} without reporting an error"
     ));
     if !tail.is_empty() {
-        error
-            .causes
-            .push(format!("its last output:\n    {}", tail.join("\n    ")));
+        error.causes.push(last_output(tail));
     }
     Err(error)
 }

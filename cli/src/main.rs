@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod executor;
 mod failure;
 mod logging;
@@ -11,6 +12,7 @@ mod report;
 mod results;
 mod session;
 mod signals;
+mod slurm;
 
 use clap::Parser;
 

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 
 use pipeline_engine::Workspace;
+use pipeline_engine::plan::Cuda;
 use pipeline_engine::spec::{self, Pipeline};
 use pipeline_engine::stage::{Registry, Runners};
 
 use crate::args::{Cli, PipelineArgs};
+use crate::config::ExecutorKind;
 use crate::failure::Failure;
 
 /// The declarations of every stage kind.
@@ -109,4 +111,13 @@ pub fn cuda_available() -> bool {
         .ok()
         .and_then(|v| v.get("cuda").and_then(serde_json::Value::as_bool))
         .unwrap_or(false)
+}
+
+/// Where the stages of a run on `executor` find CUDA: on this machine, or under Slurm in the
+/// jobs of stages that ask for GPUs.
+pub fn cuda(executor: Option<ExecutorKind>) -> Cuda {
+    match executor.unwrap_or_default() {
+        ExecutorKind::Local => Cuda::Here(cuda_available()),
+        ExecutorKind::Slurm => Cuda::WhereRequested,
+    }
 }

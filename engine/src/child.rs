@@ -56,6 +56,33 @@ pub fn print_message(message: &ChildMessage) {
     }
 }
 
+/// The engine's side of one line a child wrote on stdout: an event goes to `events` (under
+/// the stage it names, else `stage`), an error is returned with the stage it names; anything
+/// else (a stray print of a library) is logged at debug level.
+pub fn receive_line(
+    line: &str,
+    stage: &str,
+    events: &dyn EventSink,
+) -> Option<(Option<String>, StageError)> {
+    match serde_json::from_str::<ChildMessage>(line) {
+        Ok(ChildMessage::Event {
+            stage: named,
+            event,
+        }) => {
+            events.emit(named.as_deref().unwrap_or(stage), event);
+            None
+        }
+        Ok(ChildMessage::Error {
+            stage: named,
+            error,
+        }) => Some((named, error)),
+        Err(_) => {
+            tracing::debug!(stage, "{line}");
+            None
+        }
+    }
+}
+
 /// Reads a job file.
 pub fn read_job(path: &Path) -> Result<StageJob, StageError> {
     let bytes = std::fs::read(path).map_err(|e| StageError::io("read", path, &e))?;

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::Resources;
 use crate::stage::{Device, EventSink, Runners, StageContext, StageError, StageInputs};
 
 /// Everything needed to run one stage.
@@ -34,6 +35,9 @@ pub struct StageJob {
     pub threads: usize,
     /// The device class.
     pub device: Device,
+    /// What the stage asks of a cluster scheduler (read by executors that submit jobs).
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 /// Runs a job in the current process.

@@ -153,28 +153,53 @@ pub struct Planner<'a> {
     pub state: PipelineState,
     /// Digests of external files.
     pub hasher: &'a FileHasher,
-    /// Whether a CUDA device is usable here.
-    pub cuda_available: bool,
+    /// Where stages find a CUDA device.
+    pub cuda: Cuda,
     /// Stages forced to run.
     pub forced: BTreeSet<usize>,
 }
 
+/// Whether the stages of a run can use a CUDA device, which decides the device class (part of
+/// the key) of stages with `device: auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cuda {
+    /// Every stage runs on this machine, which has a usable CUDA device or not.
+    Here(bool),
+    /// Each stage runs in a cluster job, which has a GPU exactly when the stage's
+    /// `resources.gpus` asks for one (the machine that plans may have none).
+    WhereRequested,
+}
+
+impl Cuda {
+    /// Whether `stage` will have a CUDA device.
+    pub fn usable_by(self, stage: &StageSpec) -> bool {
+        match self {
+            Cuda::Here(usable) => usable,
+            Cuda::WhereRequested => stage.resources.wants_gpu(),
+        }
+    }
+}
+
 impl Planner<'_> {
-    /// The device class a stage runs on here.
+    /// The device class a stage runs on.
     pub fn device(&self, stage: &StageSpec) -> Result<Device, String> {
+        let usable = self.cuda.usable_by(stage);
         match stage.device {
             DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Cuda if self.cuda_available => Ok(Device::Cuda),
-            DeviceChoice::Cuda => Err(format!(
-                "stage `{}` asks for `device: cuda`, and no CUDA device is usable here \
-                 (use `device: auto` to fall back to the CPU)",
-                stage.name
-            )),
-            DeviceChoice::Auto => Ok(if self.cuda_available {
-                Device::Cuda
-            } else {
-                Device::Cpu
+            DeviceChoice::Cuda if usable => Ok(Device::Cuda),
+            DeviceChoice::Cuda => Err(match self.cuda {
+                Cuda::Here(_) => format!(
+                    "stage `{}` asks for `device: cuda`, and no CUDA device is usable here \
+                     (use `device: auto` to fall back to the CPU)",
+                    stage.name
+                ),
+                Cuda::WhereRequested => format!(
+                    "stage `{}` asks for `device: cuda` without a GPU for its job \
+                     (add `resources: {{gpus: 1}}`)",
+                    stage.name
+                ),
             }),
+            DeviceChoice::Auto => Ok(if usable { Device::Cuda } else { Device::Cpu }),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::events::{Observer, RunEvent};
 use crate::filehash::FileHasher;
 use crate::job::Executor;
 use crate::key::KeyMaterial;
-use crate::plan::{Decision, Planner, Reason, select, stage_indices};
+use crate::plan::{Cuda, Decision, Planner, Reason, select, stage_indices};
 use crate::record::{self, Outcome, RunSummary, StageResult};
 use crate::spec::Pipeline;
 use crate::stage::{ErrorClass, Registry, StageError};
@@ -41,8 +41,11 @@ pub struct RunOptions {
     pub targets: Vec<String>,
     /// Run these even if cached.
     pub force: Vec<String>,
-    /// Whether CUDA is usable.
-    pub cuda_available: bool,
+    /// Where stages find a CUDA device.
+    pub cuda: Cuda,
+    /// Whether a stage may take the idle threads of the budget at the tail of a run (true
+    /// where the budget is this machine's cores; a cluster gives each job what it asks for).
+    pub lend_idle_threads: bool,
     /// Most stages computed together as one batch (stages of a batchable kind that differ
     /// only in their seeds; see [`crate::stage::TypedStage::batchable`]); 1 turns batching off.
     pub batch: usize,
@@ -141,7 +144,7 @@ pub fn run(
         registry,
         state,
         hasher: &hasher,
-        cuda_available: opts.cuda_available,
+        cuda: opts.cuda,
         forced,
     };
     let n = pipeline.stages.len();
@@ -357,10 +360,7 @@ impl Scheduler<'_> {
                     material,
                     reasons,
                 }) => {
-                    let threads = pipeline.stages[i]
-                        .threads
-                        .unwrap_or(self.opts.threads)
-                        .max(1);
+                    let threads = pipeline.stages[i].threads_or(self.opts.threads);
                     self.keys[i] = Some(key);
                     self.status[i] = Status::Ready;
                     let batch = self
@@ -492,7 +492,8 @@ impl Scheduler<'_> {
             .registry
             .get(&stage.kind)
             .is_some_and(|k| k.scales_with_threads(&stage.params));
-        if !self.ready.is_empty() || stage.threads.is_some() || !scales {
+        let fixed = stage.threads.is_some() || stage.resources.cpus.is_some();
+        if !self.opts.lend_idle_threads || !self.ready.is_empty() || fixed || !scales {
             return 0;
         }
         let budget = self.opts.budget.max(1);

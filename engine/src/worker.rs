@@ -224,6 +224,7 @@ fn prepare(env: &WorkerEnv<'_>, a: &Assignment) -> Result<Preparation, StoreErro
         seed: stage.seed,
         threads: a.threads,
         device: a.material.device,
+        resources: stage.resources,
     };
     Ok(Preparation::Execute(Box::new(Prepared {
         _guard: guard,

@@ -23,7 +23,11 @@ impl Workspace {
     /// `.pipeline/store` (a store may be shared by several workspaces).
     pub fn open(root: &Path, store: Option<&Path>) -> Result<Self, StoreError> {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        let store_dir = store.map_or_else(|| root.join(META_DIR).join("store"), Path::to_path_buf);
+        // Absolute, because jobs may run with another working folder (on a cluster node).
+        let store_dir = store.map_or_else(
+            || root.join(META_DIR).join("store"),
+            |s| std::path::absolute(s).unwrap_or_else(|_| s.to_path_buf()),
+        );
         let store = Store::open(store_dir)?;
         let workspace = Self { root, store };
         workspace.register();

@@ -16,7 +16,7 @@ use pipeline_engine::Workspace;
 use pipeline_engine::events::Quiet;
 use pipeline_engine::filehash::FileHasher;
 use pipeline_engine::job::InProcess;
-use pipeline_engine::plan::{Decision, Planner, plan_all};
+use pipeline_engine::plan::{Cuda, Decision, Planner, plan_all};
 use pipeline_engine::record::Outcome;
 use pipeline_engine::run::run;
 use pipeline_engine::state::PipelineState;
@@ -40,7 +40,7 @@ fn plan_lines(dir: &std::path::Path, text: &str) -> Vec<String> {
         registry: &registry,
         state: PipelineState::load(&ws.state_file(&p.name)),
         hasher: &hasher,
-        cuda_available: false,
+        cuda: Cuda::Here(false),
         forced: Default::default(),
     };
     let decisions = plan_all(&planner, &vec![true; p.stages.len()]).unwrap();

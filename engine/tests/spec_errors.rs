@@ -377,3 +377,84 @@ fn a_snippet_of_a_very_long_line_shows_a_window_around_the_error() {
     assert!(longest < 200, "a line of {longest} characters:\n{msg}");
     assert!(msg.contains("..."), "{msg}");
 }
+
+const WITH_RESOURCES: &str = "\
+vars:
+  hours: 2h
+stages:
+  a:
+    kind: write
+    params: {text: x}
+    resources: {cpus: 4, memory: 8G, gpus: 1, time: '${hours}'}
+  b:
+    kind: write
+    params: {text: y}
+";
+
+#[test]
+fn resources_are_read_with_units_and_variables() {
+    let p = parse(WITH_RESOURCES, &[]).unwrap();
+    let r = p.stages[0].resources;
+    assert_eq!(r.cpus, Some(4));
+    assert_eq!(r.memory_mib, Some(8192));
+    assert_eq!(r.gpus, Some(1));
+    assert_eq!(r.time_seconds, Some(7200));
+    assert_eq!(
+        p.stages[0].threads_or(1),
+        4,
+        "a job uses the CPUs it asks for"
+    );
+    assert_eq!(p.stages[1].resources, Default::default());
+    assert_eq!(p.stages[1].threads_or(1), 1);
+}
+
+#[test]
+fn overrides_may_set_resources_a_stage_leaves_out() {
+    let p = parse(
+        WITH_RESOURCES,
+        &["b.resources.time=30m", "a.resources.memory=512M"],
+    )
+    .unwrap();
+    assert_eq!(p.stages[1].resources.time_seconds, Some(1800));
+    assert_eq!(p.stages[0].resources.memory_mib, Some(512));
+}
+
+#[test]
+fn a_resource_without_a_unit_or_with_a_typo_is_located() {
+    let msg = parse_err(
+        "stages:\n  a:\n    kind: write\n    params: {text: x}\n    resources: {memory: 4096}\n",
+        &[],
+    );
+    assert!(msg.contains("has no unit"), "{msg}");
+    assert!(msg.contains("stages.a.resources.memory"), "{msg}");
+    assert!(msg.contains("test.yaml:5:25"), "{msg}");
+    let msg = parse_err(
+        "stages:\n  a:\n    kind: write\n    params: {text: x}\n    resources: {cpu: 2}\n",
+        &[],
+    );
+    assert!(msg.contains("unknown key `cpu`"), "{msg}");
+    assert!(msg.contains("did you mean `cpus`?"), "{msg}");
+    let msg = parse_err(
+        "stages:\n  a:\n    kind: write\n    params: {text: x}\n    resources: {time: 90}\n",
+        &[],
+    );
+    assert!(msg.contains("not a time limit"), "{msg}");
+    let msg = parse_err(
+        "stages:\n  a:\n    kind: write\n    params: {text: x}\n    resources: {cpus: 0}\n",
+        &[],
+    );
+    assert!(msg.contains("expected at least 1, found 0"), "{msg}");
+}
+
+#[test]
+fn threads_beyond_the_cpus_asked_for_are_an_error() {
+    let msg = parse_err(
+        "stages:\n  a:\n    kind: write\n    params: {text: x}\n    threads: 8\n    resources: {cpus: 2}\n",
+        &[],
+    );
+    assert!(
+        msg.contains("asks for 8 threads and `resources.cpus: 2`"),
+        "{msg}"
+    );
+    assert!(msg.contains("stages.a.threads"), "{msg}");
+}

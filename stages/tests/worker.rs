@@ -29,6 +29,7 @@ fn job(root: &Path, stage: &str, kind: &str, params: serde_json::Value) -> Stage
         seed: 1,
         threads: 1,
         device: Device::Cpu,
+        resources: Default::default(),
     }
 }
 

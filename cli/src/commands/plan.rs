@@ -7,6 +7,7 @@ use pipeline_engine::plan::{Planner, plan_all, select, stage_indices};
 use pipeline_engine::state::PipelineState;
 
 use crate::args::{Cli, PlanArgs};
+use crate::config;
 use crate::failure::Failure;
 use crate::{report, session};
 
@@ -28,7 +29,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<(), Failure> {
         registry: &registry,
         state: PipelineState::load(&workspace.state_file(&pipeline.name)),
         hasher: &hasher,
-        cuda_available: session::cuda_available(),
+        cuda: session::cuda(args.executor.executor.or(config::load()?.executor)),
         forced,
     };
     let decisions = plan_all(&planner, &selected)?;

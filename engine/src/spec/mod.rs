@@ -10,6 +10,7 @@ pub mod error;
 pub mod matrix;
 pub mod overrides;
 pub mod resolve;
+pub mod resources;
 pub mod vars;
 pub mod yaml;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use error::{SpecError, SpecErrors};
+pub use resources::Resources;
 use yaml::Span;
 
 use crate::stage::Registry;
@@ -60,6 +62,8 @@ pub struct StageSpec {
     pub device: DeviceChoice,
     /// Intra-op threads it asks for, if it says.
     pub threads: Option<usize>,
+    /// What it asks of a cluster scheduler (`resources:`); not part of the key.
+    pub resources: Resources,
     /// A line of description from the file.
     pub description: Option<String>,
     /// Where the stage is declared.
@@ -67,6 +71,15 @@ pub struct StageSpec {
 }
 
 impl StageSpec {
+    /// The intra-op threads the stage runs with: its `threads:`, else the CPUs its
+    /// `resources:` ask for (a job should use what it is granted), else the run's default.
+    pub fn threads_or(&self, default: usize) -> usize {
+        self.threads
+            .or(self.resources.cpus)
+            .unwrap_or(default)
+            .max(1)
+    }
+
     /// The output folder below the pipeline's folder: `train/width=4` (nested per axis, in
     /// the `key=value` style that pandas, polars and DuckDB read as partition columns).
     pub fn folder(&self) -> PathBuf {

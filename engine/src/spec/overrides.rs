@@ -4,8 +4,8 @@
 //! at a variable (`epochs` means `vars.epochs`) or a stage (`train.params.epochs` means
 //! `stages.train.params.epochs`). Every key on the path must exist, so that a typo is an error
 //! rather than a silently ignored setting; the one exception is the last key inside a stage's
-//! `params`, which may name a parameter the file leaves at its default (the stage kind then
-//! checks that the name is valid).
+//! `params` or `resources`, which may name a parameter the file leaves at its default (the
+//! stage kind, or the resources reader, then checks that the name is valid).
 
 use std::sync::Arc;
 
@@ -17,7 +17,17 @@ use crate::suggest::nearest;
 /// Top-level keys an override may add.
 const OPTIONAL_TOP_LEVEL: &[&str] = &["name", "description", "seed", "data_roots"];
 /// Stage keys an override may add.
-const OPTIONAL_STAGE_KEYS: &[&str] = &["params", "seed", "device", "threads", "description"];
+const OPTIONAL_STAGE_KEYS: &[&str] = &[
+    "params",
+    "seed",
+    "device",
+    "threads",
+    "resources",
+    "description",
+];
+
+/// Optional stage keys whose value is a mapping.
+const MAPPING_STAGE_KEYS: &[&str] = &["params", "resources"];
 
 /// Applies each `key=value` override in order.
 pub fn apply(root: &mut Node, overrides: &[String]) -> Result<(), SpecError> {
@@ -152,8 +162,10 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
     for (depth, seg) in path.iter().enumerate() {
         let last = depth + 1 == path.len();
         let here = path[..depth].join(".");
-        let inside_params =
-            path.len() >= 4 && path[0] == "stages" && path[2] == "params" && depth >= 3;
+        let inside_params = path.len() >= 4
+            && path[0] == "stages"
+            && (path[2] == "params" || path[2] == "resources")
+            && depth >= 3;
         // Keys the file may leave out: they can be set although absent.
         let optional_key = (depth == 0 && OPTIONAL_TOP_LEVEL.contains(&seg.as_str()))
             || (depth == 2 && path[0] == "stages" && OPTIONAL_STAGE_KEYS.contains(&seg.as_str()));
@@ -166,23 +178,30 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
         if !exists {
             let is_map = matches!(node.value, Value::Map(_))
                 || (may_add && matches!(node.value, Value::Null));
-            if last && may_add && is_map {
-                if matches!(node.value, Value::Null) {
-                    node.value = Value::Map(Vec::new());
-                }
-                if let Value::Map(entries) = &mut node.value {
-                    let key = Node::new(
-                        Value::Scalar(Scalar {
-                            text: seg.clone(),
-                            plain: true,
-                        }),
-                        whole.clone(),
-                    );
-                    entries.push((key, value));
-                }
-                return Ok(());
+            // A mapping the file leaves out (`params`, `resources`) is made on the way to a key
+            // inside it.
+            let opens_map =
+                optional_key && depth == 2 && MAPPING_STAGE_KEYS.contains(&seg.as_str());
+            if !(may_add && is_map && (last || opens_map)) {
+                return Err(missing_key(node, seg, &here, path, whole));
             }
-            return Err(missing_key(node, seg, &here, path, whole));
+            if matches!(node.value, Value::Null) {
+                node.value = Value::Map(Vec::new());
+            }
+            if let Value::Map(entries) = &mut node.value {
+                let key = Node::new(
+                    Value::Scalar(Scalar {
+                        text: seg.clone(),
+                        plain: true,
+                    }),
+                    whole.clone(),
+                );
+                if last {
+                    entries.push((key, value));
+                    return Ok(());
+                }
+                entries.push((key, Node::new(Value::Map(Vec::new()), whole.clone())));
+            }
         }
         let next = match &mut node.value {
             Value::Map(entries) => entries

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::error::{SpecError, SpecErrors};
 use super::matrix::{self, AxisValue, MatrixLookup};
+use super::resources::Resources;
 use super::vars::{self, VarLookup, join};
 use super::yaml::{self, Node, Span, Value};
 use super::{DeviceChoice, Pipeline, StageSpec};
@@ -31,6 +32,7 @@ const STAGE_KEYS: &[&str] = &[
     "seed",
     "device",
     "threads",
+    "resources",
     "description",
 ];
 
@@ -339,6 +341,13 @@ fn one_stage<'r>(
         Some(n) => Some(positive(n, &join(&path, "threads"), lookup).map_err(in_matrix)?),
         None => None,
     };
+    let resources = match node.get("resources") {
+        Some(n) => {
+            super::resources::read(n, &join(&path, "resources"), lookup).map_err(in_matrix)?
+        }
+        None => Resources::default(),
+    };
+    check_threads_fit(node, threads, &resources, &path).map_err(in_matrix)?;
     let description = match node.get("description") {
         Some(n) => Some(read_typed::<String>(
             n,
@@ -363,10 +372,33 @@ fn one_stage<'r>(
         seed,
         device,
         threads,
+        resources,
         description,
         span: key.span.clone(),
     };
     Ok(Expanded { spec, kind, refs })
+}
+
+/// A stage cannot use more intra-op threads than the CPUs it asks a scheduler for.
+fn check_threads_fit(
+    node: &Node,
+    threads: Option<usize>,
+    resources: &Resources,
+    path: &str,
+) -> Result<(), SpecError> {
+    let (Some(threads), Some(cpus)) = (threads, resources.cpus) else {
+        return Ok(());
+    };
+    if threads <= cpus {
+        return Ok(());
+    }
+    let span = node.get("threads").map(|n| &n.span);
+    Err(SpecError::new(
+        format!("the stage asks for {threads} threads and `resources.cpus: {cpus}`"),
+        span,
+        join(path, "threads"),
+    )
+    .note("a job has only the CPUs it asks for; raise `resources.cpus` or lower `threads`"))
 }
 
 fn empty_map(span: &Span) -> Node {

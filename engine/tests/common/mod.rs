@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use pipeline_engine::Workspace;
 use pipeline_engine::events::Quiet;
 use pipeline_engine::job::InProcess;
+use pipeline_engine::plan::Cuda;
 use pipeline_engine::record::RunSummary;
 use pipeline_engine::run::{RunOptions, run};
 use pipeline_engine::spec::{self, Pipeline};
@@ -327,7 +328,8 @@ pub fn options() -> RunOptions {
         budget: 2,
         targets: vec![],
         force: vec![],
-        cuda_available: false,
+        cuda: Cuda::Here(false),
+        lend_idle_threads: true,
         batch: 1,
     }
 }
