@@ -462,7 +462,11 @@ impl Scheduler<'_> {
             let limit = self.opts.batch.max(1);
             let mut rest = VecDeque::with_capacity(self.ready.len());
             while let Some(r) = self.ready.pop_front() {
-                if group.len() + 1 < limit && r.batch.as_ref() == Some(&batch) {
+                // Two stages with one key (the same computation declared twice) never share a
+                // batch: the batch locks each member's key, and would wait on itself. The
+                // second waits for the first outside it and then finds it cached.
+                let duplicate = r.key == first.key || group.iter().any(|g: &Ready| g.key == r.key);
+                if group.len() + 1 < limit && r.batch.as_ref() == Some(&batch) && !duplicate {
                     group.push(r);
                 } else {
                     rest.push_back(r);
