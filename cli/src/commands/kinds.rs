@@ -55,13 +55,57 @@ fn describe(kind: &dyn StageKind) -> String {
     }
     match kind.canonicalize(serde_json::json!({})) {
         Ok(defaults) => {
-            let text = serde_json::to_string_pretty(&defaults).unwrap_or_default();
-            out.push_str(&format!("parameters with their defaults:\n{text}\n"));
+            out.push_str("parameters with their defaults:\n");
+            yaml_lines(&defaults, 1, &mut out);
         }
-        Err(issue) => out.push_str(&format!(
-            "parameters: some are required ({})\n",
-            issue.message
-        )),
+        Err(issue) => {
+            // serde says "missing field `model`": name the key the way a pipeline file does.
+            let required = issue
+                .message
+                .strip_prefix("missing field ")
+                .unwrap_or(&issue.message);
+            out.push_str(&format!(
+                "parameters: {required} is required; every key and its default is in \
+                 pipelines/README.md\n"
+            ));
+        }
     }
     out
+}
+
+/// Writes `value` as YAML, `depth` levels indented (two spaces each): mappings as keys,
+/// lists of scalars inline, other lists as items.
+fn yaml_lines(value: &serde_json::Value, depth: usize, out: &mut String) {
+    use serde_json::Value;
+    let pad = "  ".repeat(depth);
+    let Value::Object(map) = value else {
+        out.push_str(&format!("{pad}{}\n", scalar(value)));
+        return;
+    };
+    for (key, v) in map {
+        match v {
+            Value::Object(inner) if !inner.is_empty() => {
+                out.push_str(&format!("{pad}{key}:\n"));
+                yaml_lines(v, depth + 1, out);
+            }
+            Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+                out.push_str(&format!("{pad}{key}:\n"));
+                for item in items {
+                    out.push_str(&format!("{pad}  - {}\n", scalar(item)));
+                }
+            }
+            _ => out.push_str(&format!("{pad}{key}: {}\n", scalar(v))),
+        }
+    }
+}
+
+/// A value on one line, in YAML's flow style (JSON is valid flow YAML).
+fn scalar(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::String(s) if !s.is_empty() && !s.contains([':', '#', '{', '[']) => {
+            s.clone()
+        }
+        other => other.to_string(),
+    }
 }
