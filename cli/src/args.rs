@@ -36,9 +36,9 @@ pub struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   pipeline run pipelines/hw1-1.yaml
-  pipeline run pipelines/hw1-1.yaml --set epochs=100 --jobs 2
-  pipeline plan pipelines/hw1-1.yaml --set train_deep.params.optimizer.adam.lr=0.01
-  pipeline run pipelines/hw1-1.yaml train_deep        # one stage and what it needs
+  pipeline run pipelines/hw1-1.yaml --set fit_epochs=100 --jobs 2
+  pipeline plan pipelines/hw1-1.yaml --set fit_lr=0.01
+  pipeline run pipelines/hw1-1.yaml cnn_accuracy      # one stage and what it needs
   pipeline kinds                                       # the stage kinds and their parameters
   pipeline report pipelines/hw1-1.yaml                 # outputs/hw1-1/report.html
   pipeline show pipelines/hw1-1.yaml fit_final         # a stage's files, tables, parameters
@@ -52,17 +52,19 @@ Exit codes: 0 success; 1 a stage failed; 2 bad command line or pipeline file;
 pub enum Command {
     /// Run a pipeline: every stage whose inputs or parameters changed since it last ran.
     #[command(
-        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set epochs=50 --force train_deep\n  pipeline run pipelines/hw1-1.yaml plot_loss     # plot_loss and its upstream stages\n  pipeline run pipelines/hw1-3.yaml --executor slurm --partition gpu"
+        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set image_epochs=5 --force cnn\n  pipeline run pipelines/hw1-1.yaml fit_loss      # fit_loss and its upstream stages\n  pipeline run pipelines/hw1-3.yaml --executor slurm --partition gpu"
     )]
     Run(RunArgs),
     /// Show what a run would do and why, without running anything.
     #[command(
         visible_alias = "status",
-        after_help = "Examples:\n  pipeline plan pipelines/hw1-1.yaml\n  pipeline plan pipelines/hw1-1.yaml --set train_deep.params.epochs=10"
+        after_help = "Examples:\n  pipeline plan pipelines/hw1-1.yaml\n  pipeline plan pipelines/hw1-1.yaml --set cnn.params.epochs=10"
     )]
     Plan(PlanArgs),
     /// Check a pipeline file (names, kinds, parameters, inputs, cycles) without touching data.
-    #[command(after_help = "Example:\n  pipeline validate pipelines/hw1-3.yaml --set epochs=5")]
+    #[command(
+        after_help = "Example:\n  pipeline validate pipelines/hw1-3.yaml --set width_epochs=5"
+    )]
     Validate(PipelineArgs),
     /// List the stage kinds, their inputs and parameters.
     #[command(after_help = "Examples:\n  pipeline kinds\n  pipeline kinds train")]
