@@ -50,6 +50,13 @@ pub fn execute(args: &BenchArgs) -> Result<(), Failure> {
         return Err(Failure::Input("--threads must be at least 1".into()));
     }
     let worker = session::worker()?;
+    let known = workloads(&worker)?;
+    if let Some(unknown) = args.only.iter().find(|o| !known.contains(o)) {
+        return Err(Failure::Input(format!(
+            "no workload `{unknown}`; known: {}",
+            known.join(", ")
+        )));
+    }
     let allocator = ALLOCATOR
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -111,12 +118,35 @@ pub fn execute(args: &BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The Python and script of the reference, if both are there.
+/// The workload names `pipeline-worker bench --list` gives.
+fn workloads(worker: &Path) -> Result<Vec<String>, Failure> {
+    let output = Command::new(worker)
+        .args(["bench", "--list"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Failure::environment("cannot start pipeline-worker", &e))?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The Python and script of the reference, if both are there. The script is looked for
+/// next to the current folder and next to the repository the binary was built in
+/// (`<repo>/target/release/pipeline` -> `<repo>/../shared/bench`).
 fn reference(args: &BenchArgs) -> Option<(PathBuf, PathBuf)> {
-    let script = args
-        .reference
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(REFERENCE_SCRIPT));
+    let beside_repo = std::env::current_exe().ok().and_then(|exe| {
+        let repo = exe.parent()?.parent()?.parent()?;
+        Some(repo.join(REFERENCE_SCRIPT))
+    });
+    let script = args.reference.clone().unwrap_or_else(|| {
+        [Some(PathBuf::from(REFERENCE_SCRIPT)), beside_repo]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(REFERENCE_SCRIPT))
+    });
     let python = args.python.clone().or_else(|| {
         let home = std::env::var_os("HOME")?;
         let path = Path::new(&home).join(REFERENCE_PYTHON);
@@ -155,15 +185,19 @@ fn timings(mut cmd: Command, what: &str, tuned: bool) -> Result<BTreeMap<String,
     }
     let output = cmd
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
         .output()
         .map_err(|e| Failure::environment(format!("cannot start {what}"), &e))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         return Err(Failure::Environment {
             message: format!("{what} failed ({})", output.status),
             hint: None,
-            causes: Vec::new(),
+            causes: stderr.lines().map(str::to_owned).collect(),
         });
+    }
+    // What the side says of itself (the reference: its torch version and threads).
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        println!("{what}: {}", line.trim_start_matches("# "));
     }
     let text = String::from_utf8_lossy(&output.stdout);
     Ok(text
