@@ -171,6 +171,14 @@ fn data_outside_the_workspace_needs_data_roots() {
     let ws = Workspace::new();
     let yaml = "name: p\nstages:\n  d: {kind: images, params: {source: {idx_split: {images: ../../etc/img.gz, labels: /etc/passwd, train: [0, 1], test: [1, 2]}}}}\n";
     let file = ws.write("p.yaml", yaml);
+    // `validate` refuses what `plan` and `run` refuse.
+    let out = ws.pipeline(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("outside the workspace"),
+        "{}",
+        text(&out)
+    );
     let out = ws.pipeline(&["plan", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = stderr(&out);

@@ -26,7 +26,7 @@ fn main() {
     let result = match &cli.command {
         Command::Run(a) => commands::run::execute(&cli, a, cancel),
         Command::Plan(a) => commands::plan::execute(&cli, a),
-        Command::Validate(a) => commands::validate::execute(a),
+        Command::Validate(a) => commands::validate::execute(&cli, a),
         Command::Kinds(a) => commands::kinds::execute(a),
         Command::Verify(a) => commands::verify::execute(&cli, a),
         Command::Gc(a) => commands::gc::execute(&cli, a),

@@ -27,16 +27,22 @@ pub fn runners() -> Runners {
     runners
 }
 
-/// The workspace the command works in.
-pub fn workspace(cli: &Cli) -> Result<Workspace, Failure> {
-    let root = match &cli.workspace {
-        Some(dir) => dir.clone(),
+/// The folder of the workspace the command works in (`--workspace`, else found from the
+/// current folder), without opening it.
+pub fn workspace_root(cli: &Cli) -> Result<std::path::PathBuf, Failure> {
+    match &cli.workspace {
+        Some(dir) => Ok(dir.clone()),
         None => {
             let cwd = std::env::current_dir()
                 .map_err(|e| Failure::environment("cannot read the current folder", &e))?;
-            Workspace::find_root(&cwd)
+            Ok(Workspace::find_root(&cwd))
         }
-    };
+    }
+}
+
+/// The workspace the command works in.
+pub fn workspace(cli: &Cli) -> Result<Workspace, Failure> {
+    let root = workspace_root(cli)?;
     Workspace::open(&root, cli.store.as_deref()).map_err(|e| {
         let mut f = Failure::from(e);
         if let Failure::Environment { hint, .. } = &mut f {
