@@ -371,9 +371,11 @@ fn input_views(
     Ok(StageInputs { slots })
 }
 
-/// A stage name as a file name.
+/// A stage name as a file name (its first 100 characters: a matrix member's full name can be
+/// longer than a file name may be).
 fn sanitize(name: &str) -> String {
     name.chars()
+        .take(100)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_".contains(c) {
                 c

@@ -458,3 +458,19 @@ fn threads_beyond_the_cpus_asked_for_are_an_error() {
     );
     assert!(msg.contains("stages.a.threads"), "{msg}");
 }
+
+#[test]
+fn a_stage_name_longer_than_a_folder_name_may_be_is_refused() {
+    let text = format!(
+        "stages:\n  {}:\n    kind: write\n    params: {{text: x}}\n",
+        "a".repeat(101)
+    );
+    let msg = parse_err(&text, &[]);
+    assert!(msg.contains("cannot be a stage name"), "{msg}");
+    assert!(msg.contains("at most 100"), "{msg}");
+    let ok = format!(
+        "stages:\n  {}:\n    kind: write\n    params: {{text: x}}\n",
+        "a".repeat(100)
+    );
+    assert!(parse(&ok, &[]).is_ok());
+}

@@ -80,6 +80,9 @@ fn default_x_max() -> f64 {
     1.0
 }
 
+/// The most points of a split: 100 million points are 800 MB of inputs and targets.
+const MAX_POINTS: usize = 100_000_000;
+
 impl TypedStage for Functions {
     type Params = FunctionsParams;
     const NAME: &'static str = "functions";
@@ -93,6 +96,14 @@ impl TypedStage for Functions {
         }
         if p.n_test == Some(0) {
             return Err(ParamIssue::at("n_test", "at least 1 test point is needed"));
+        }
+        for (key, value) in [("n", Some(p.n)), ("n_test", p.n_test)] {
+            if value.is_some_and(|v| v > MAX_POINTS) {
+                return Err(ParamIssue::at(
+                    key,
+                    format!("at most {MAX_POINTS} points (the data set must fit in memory)"),
+                ));
+            }
         }
         if !(p.x_min.is_finite() && p.x_max.is_finite() && p.x_min < p.x_max) {
             return Err(ParamIssue::at("x_max", "needs finite x_min < x_max"));
@@ -120,6 +131,11 @@ mod tests {
                 .is_err()
         );
         assert!(kind.canonicalize(json!({"function": "cosine"})).is_err());
+        // A size that cannot fit in memory is refused before the worker tries to allocate it.
+        let huge = kind.canonicalize(json!({"function": "sinc", "n": u64::MAX}));
+        assert!(huge.is_err_and(|issue| issue.message.contains("at most")));
+        let huge_test = kind.canonicalize(json!({"function": "sinc", "n_test": 1u64 << 40}));
+        assert!(huge_test.is_err());
         let canonical = kind.canonicalize(json!({"function": "sinc"}));
         let expected = json!({"function": "sinc", "n": 10000, "n_test": null, "x_min": 0.0001, "x_max": 1.0,
                    "standardize": true});

@@ -139,6 +139,7 @@ fn scalar_value(node: &Node, path: &str) -> Result<AxisValue, SpecError> {
 
 fn check_name(name: &str, node: &Node, path: &str, what: &str) -> Result<(), SpecError> {
     let ok = !name.is_empty()
+        && name.len() <= super::resolve::MAX_NAME
         && name != "."
         && name != ".."
         && name
@@ -152,7 +153,11 @@ fn check_name(name: &str, node: &Node, path: &str, what: &str) -> Result<(), Spe
             Some(&node.span),
             path,
         )
-        .note("use letters, digits and `._+-`; give other values a label: `axis: {label: value}`"))
+        .note(format!(
+            "use at most {} letters, digits and `._+-`; give other values a label: \
+             `axis: {{label: value}}`",
+            super::resolve::MAX_NAME
+        )))
     }
 }
 

@@ -159,8 +159,13 @@ fn pipeline_name(
     Ok(name)
 }
 
+/// The longest stage, pipeline or matrix name: each is a folder name (at most 255 bytes on
+/// Linux file systems), and a stage's staging folder adds its own suffix.
+pub(crate) const MAX_NAME: usize = 100;
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME
         && !name.starts_with('.')
         && name
             .chars()
@@ -202,7 +207,10 @@ fn expand<'r>(
             Some(&key.span),
             path,
         )
-        .note("use letters, digits, `_` and `-`; the name is a folder under outputs/"));
+        .note(format!(
+            "use at most {MAX_NAME} letters, digits, `_` and `-`; the name is a folder under \
+             outputs/"
+        )));
     }
     let Some(entries) = node.as_map() else {
         return Err(SpecError::new(
