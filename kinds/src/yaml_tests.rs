@@ -221,3 +221,18 @@ fn mistakes_point_at_the_key() {
     );
     assert!(err.is_err_and(|e| e.contains("lr")));
 }
+
+/// A range is two numbers: a third is an error naming the key, not silently dropped.
+#[test]
+fn a_range_of_three_numbers_is_refused() {
+    let text =
+        "source:\n  idx_split: {images: a.gz, labels: b.gz, train: [0, 1000, 5], test: [0, 10]}\n";
+    let err = canonical(typed(Images).as_ref(), text)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("expected a list of 2 values, found a list of 3"),
+        "{err}"
+    );
+    assert!(err.contains("train"), "{err}");
+}

@@ -880,9 +880,20 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
 
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
-        _len: usize,
+        len: usize,
         visitor: V,
     ) -> Result<V::Value, DeError> {
+        // A fixed-size list (a range `[start, end]`) takes exactly that many values; serde's
+        // visitors stop reading after them and would drop the rest without a word.
+        if let Value::Seq(items) = &self.node.value
+            && items.len() != len
+        {
+            return Err(DeError::new(format!(
+                "expected a list of {len} values, found a list of {}",
+                items.len()
+            ))
+            .at(&self.node.span));
+        }
         self.deserialize_seq(visitor)
     }
 
