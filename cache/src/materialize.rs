@@ -5,7 +5,9 @@
 //! blocks on file systems that support it.) A new generation is built beside the folder and
 //! swapped in with one atomic exchange, so a reader never sees a folder that mixes the files
 //! of two generations. A stamp of every copied file (size and modification time) lets the next
-//! run tell, without reading the files, whether the folder is still intact.
+//! run tell, without reading the files, whether the folder is still intact. Every copy is
+//! hashed and compared with its object's digest, so a damaged object never reaches the folder:
+//! it is moved aside and [`StoreError::Damaged`] tells the caller to compute it again.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -16,6 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::error::{IoContext, StoreError};
 use crate::manifest::Manifest;
 use crate::store::{Store, remove_tree, unique_name};
@@ -94,6 +97,14 @@ fn fill(
         }
         let object = store.layout().object(&entry.digest);
         fs::copy(&object, &target).ctx("copy", &object)?;
+        let found = Digest::of_file(&target).ctx("read", &target)?;
+        if found != entry.digest.0 {
+            store.quarantine(&object)?;
+            return Err(StoreError::Damaged {
+                path: object,
+                found: found.to_hex(),
+            });
+        }
         let mut perms = fs::metadata(&target).ctx("stat", &target)?.permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
         fs::set_permissions(&target, perms).ctx("set permissions of", &target)?;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use pipeline_cache::{ContentDigest, Manifest, StageKey};
+use pipeline_cache::{ContentDigest, Manifest, StageKey, StoreError};
 
 use crate::error::EngineError;
 use crate::events::{Observer, RunEvent};
@@ -108,6 +108,8 @@ struct Scheduler<'a> {
     ready: VecDeque<Ready>,
     running: usize,
     running_threads: usize,
+    /// Set when a decision sent a stage back to waiting, to be decided again at once.
+    decide_again: bool,
 }
 
 /// Runs a pipeline and records the run; failed stages are in the summary, not an error.
@@ -171,6 +173,7 @@ pub fn run(
         ready: VecDeque::new(),
         running: 0,
         running_threads: 0,
+        decide_again: false,
     };
     observer.event(RunEvent::Started {
         stages: selected.iter().filter(|&&s| s).count(),
@@ -319,13 +322,24 @@ fn hold_run_lock(workspace: &Workspace) -> Result<std::fs::File, EngineError> {
 
 impl Scheduler<'_> {
     /// Decides every waiting stage whose inputs are all done, in pipeline order (so a chain
-    /// of cached stages resolves in one pass), and skips those whose inputs failed.
+    /// of cached stages resolves in one pass), and skips those whose inputs failed; passes
+    /// again while a pass sent a stage back to waiting (a damaged cached entry).
     fn decide_ready_stages(
         &mut self,
         workspace: &Workspace,
         pipeline: &Pipeline,
         cancel: &AtomicBool,
     ) {
+        loop {
+            self.decide_again = false;
+            self.decide_pass(workspace, pipeline, cancel);
+            if !self.decide_again {
+                return;
+            }
+        }
+    }
+
+    fn decide_pass(&mut self, workspace: &Workspace, pipeline: &Pipeline, cancel: &AtomicBool) {
         for i in 0..self.status.len() {
             if self.status[i] != Status::Waiting {
                 continue;
@@ -424,6 +438,26 @@ impl Scheduler<'_> {
                 record.stamps = stamps;
                 self.remember(i, key, record, manifest);
                 self.outcomes[i] = Some(Outcome::Cached);
+            }
+            // A stored object turned out damaged while being copied (it has been moved aside):
+            // forget the entry, so that the stage is decided again and computed.
+            Err(StoreError::Damaged { .. } | StoreError::Missing { .. })
+                if self.recomputed[i] < MAX_RECOMPUTE =>
+            {
+                self.recomputed[i] += 1;
+                match workspace.store().forget(&key) {
+                    Ok(()) => {
+                        self.observer
+                            .event(RunEvent::Recomputing { stage: &stage.name });
+                        self.status[i] = Status::Waiting;
+                        self.decide_again = true;
+                    }
+                    Err(e) => {
+                        let error =
+                            StageError::environment("cannot forget a damaged entry").caused_by(&e);
+                        self.fail(i, error, 0.0);
+                    }
+                }
             }
             Err(e) => {
                 let error = StageError::environment("cannot copy cached outputs into outputs/")

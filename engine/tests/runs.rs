@@ -329,3 +329,43 @@ fn idle_cores_go_to_the_last_stage_ready_unless_it_sets_its_threads() {
     let out = fs::read_to_string(alone.path().join("outputs/t/a/out.txt")).unwrap();
     assert_eq!(out, "4", "a stage alone gets the idle cores");
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_damaged_object_is_never_copied_into_outputs_and_its_stage_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = pipeline(dir.path(), "hello", "world");
+    run_text(dir.path(), &text, &options());
+    // Damage the stored copy of a's output, and delete the readable folder so that the next
+    // run copies it out of the store again.
+    let objects = dir.path().join(".pipeline/store/objects");
+    let damaged: Vec<_> = files_under(&objects)
+        .into_iter()
+        .filter(|p| fs::read(p).is_ok_and(|b| b == b"hello"))
+        .collect();
+    assert_eq!(damaged.len(), 1, "one object holds a's output");
+    let mut perms = fs::metadata(&damaged[0]).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    fs::set_permissions(&damaged[0], perms).unwrap();
+    fs::write(&damaged[0], "hellO").unwrap();
+    fs::remove_dir_all(dir.path().join("outputs/demo/a")).unwrap();
+    let summary = run_text(dir.path(), &text, &options());
+    assert_eq!(ran(&summary), ["a"], "a is computed again");
+    let out = dir.path().join("outputs/demo/a/out.txt");
+    assert_eq!(fs::read_to_string(out).unwrap(), "hello");
+    let quarantined = files_under(&dir.path().join(".pipeline/store/quarantine"));
+    assert_eq!(quarantined.len(), 1, "the damaged object is kept aside");
+}
