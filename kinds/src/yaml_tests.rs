@@ -236,3 +236,32 @@ fn a_range_of_three_numbers_is_refused() {
     );
     assert!(err.contains("train"), "{err}");
 }
+
+/// An override may set a key nested in a parameter the file leaves out: the missing
+/// mappings are made on the way, and a typo among them is caught by the kind's check.
+#[test]
+fn an_override_reaches_into_a_parameter_the_file_leaves_out() {
+    let mut registry = Registry::new();
+    crate::register(&mut registry);
+    let text = "stages:\n  data:\n    kind: functions\n    params: {function: sinc}\n  fit:\n    kind: train\n    inputs: {data: data}\n    params:\n      model: {mlp: {hidden: [4]}}\n      epochs: 1\n";
+    let path = std::path::Path::new("test.yaml");
+    let set = |o: &str| {
+        pipeline_engine::spec::parse_str(path, text, &[o.to_owned()], &registry)
+            .map_err(|e| e.render())
+    };
+    let pipeline = set("fit.params.optimizer.adam.lr=0.002").unwrap_or_else(|e| panic!("{e}"));
+    let fit = pipeline
+        .stages
+        .iter()
+        .find(|s| s.name == "fit")
+        .map(|s| &s.params);
+    assert_eq!(
+        fit.map(|p| &p["optimizer"]["adam"]["lr"]),
+        Some(&json!(0.002))
+    );
+    let typo = set("fit.params.optimzer.adam.lr=0.002")
+        .err()
+        .unwrap_or_default();
+    assert!(typo.contains("unknown key `optimzer`"), "{typo}");
+    assert!(typo.contains("did you mean `optimizer`?"), "{typo}");
+}

@@ -178,10 +178,12 @@ fn set_path(root: &mut Node, path: &[String], value: Node, whole: &Span) -> Resu
         if !exists {
             let is_map = matches!(node.value, Value::Map(_))
                 || (may_add && matches!(node.value, Value::Null));
-            // A mapping the file leaves out (`params`, `resources`) is made on the way to a key
-            // inside it.
+            // A mapping the file leaves out (`params`, `resources`, or one inside `params`,
+            // such as `optimizer: {adam: ...}`) is made on the way to a key inside it; the
+            // kind's parameter check then judges the result as if the file had written it.
             let opens_map =
-                optional_key && depth == 2 && MAPPING_STAGE_KEYS.contains(&seg.as_str());
+                (optional_key && depth == 2 && MAPPING_STAGE_KEYS.contains(&seg.as_str()))
+                    || inside_params;
             if !(may_add && is_map && (last || opens_map)) {
                 return Err(missing_key(node, seg, &here, path, whole));
             }
