@@ -202,3 +202,19 @@ fn data_outside_the_workspace_needs_data_roots() {
     let out = ws.pipeline(&["plan", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_symbolic_link_in_the_workspace_does_not_open_a_way_out() {
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.path().join("data")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ws.path().join("data/link")).unwrap();
+    let yaml = "name: p\nstages:\n  d: {kind: images, params: {source: {idx_split: {images: data/link, labels: data/link, train: [0, 1], test: [1, 2]}}}}\n";
+    let file = ws.write("p.yaml", yaml);
+    let out = ws.pipeline(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("reads data/link, which is outside the workspace"),
+        "{}",
+        text(&out)
+    );
+}

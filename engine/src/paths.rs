@@ -26,6 +26,11 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `path` with symbolic links resolved where it exists (else only `.` and `..` removed).
+fn real(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| normalize(path))
+}
+
 /// Checks every external file of every stage against the allowed folders.
 pub fn check_data_paths(
     pipeline: &Pipeline,
@@ -33,21 +38,23 @@ pub fn check_data_paths(
     workspace: &Path,
 ) -> Result<(), SpecErrors> {
     let workspace = normalize(workspace);
-    let mut allowed: Vec<PathBuf> = vec![workspace.clone()];
-    allowed.extend(SYSTEM_DATA_ROOTS.iter().map(PathBuf::from));
-    allowed.extend(
-        pipeline
-            .data_roots
-            .iter()
-            .map(|r| normalize(&workspace.join(r))),
-    );
+    // Each root as written and with its links resolved (a file that does not exist yet is
+    // compared as written).
+    let roots = std::iter::once(workspace.clone())
+        .chain(SYSTEM_DATA_ROOTS.iter().map(PathBuf::from))
+        .chain(pipeline.data_roots.iter().map(|r| workspace.join(r)));
+    let allowed: Vec<PathBuf> = roots
+        .flat_map(|root| [normalize(&root), real(&root)])
+        .collect();
     let mut errors = Vec::new();
     for stage in &pipeline.stages {
         let Some(kind) = registry.get(&stage.kind) else {
             continue;
         };
         for file in kind.external_files(&stage.params) {
-            let resolved = normalize(&workspace.join(&file));
+            // Where the file really is: a symbolic link inside the workspace that points
+            // outside it does not make its target readable.
+            let resolved = real(&workspace.join(&file));
             if allowed.iter().any(|root| resolved.starts_with(root)) {
                 continue;
             }
