@@ -242,6 +242,16 @@ pub fn plan(pipeline: &Pipeline, decisions: &[Option<Decision>]) -> String {
                 counts.1 += 1;
                 ("run    ", join(reasons))
             }
+            // A stage that waits for inputs still to be computed but has changes of its own
+            // (or never ran) runs whatever its inputs turn out to be.
+            Decision::Pending { reasons }
+                if reasons
+                    .iter()
+                    .any(|r| !matches!(r, pipeline_engine::plan::Reason::Waiting { .. })) =>
+            {
+                counts.1 += 1;
+                ("run    ", join(reasons))
+            }
             Decision::Pending { reasons } => {
                 counts.2 += 1;
                 ("pending", join(reasons))
