@@ -249,6 +249,13 @@ impl Observer for Progress {
                     ));
                 }
             }
+            // A stage the user stopped did not fail: the summary counts it as skipped.
+            RunEvent::Failed { stage, error }
+                if error.class == pipeline_engine::stage::ErrorClass::Cancelled =>
+            {
+                self.end_stage(stage);
+                self.line(&format!("stopped  {stage}: {error}"));
+            }
             RunEvent::Failed { stage, error } => {
                 self.end_stage(stage);
                 self.line(&format!("FAILED   {stage}: {error}"));
