@@ -517,19 +517,22 @@ impl Scheduler<'_> {
     }
 
     /// The idle cores a dispatch may have on top of its threads: all of the budget left over
-    /// when nothing else is waiting to run, the stage does not set its `threads:`, and its
-    /// kind gains from threads. (The tail of a run, a long training left alone, then uses the
+    /// when nothing else is waiting to run, the stage does not set its `threads:`, and it
+    /// gains from threads (its kind says so, or it is a batch). (The tail of a run, a long training left alone, then uses the
     /// machine; while many stages are ready, each keeps its one thread.)
     fn spare_threads(&self, group: &[Ready]) -> usize {
         let Some(first) = group.first() else {
             return 0;
         };
         let stage = &self.planner.pipeline.stages[first.index];
-        let scales = self
-            .planner
-            .registry
-            .get(&stage.kind)
-            .is_some_and(|k| k.scales_with_threads(&stage.params));
+        // A batch is one computation as large as all its stages together: it gains from
+        // threads even where one of its stages alone would not.
+        let scales = group.len() > 1
+            || self
+                .planner
+                .registry
+                .get(&stage.kind)
+                .is_some_and(|k| k.scales_with_threads(&stage.params));
         let fixed = stage.threads.is_some() || stage.resources.cpus.is_some();
         if !self.opts.lend_idle_threads || !self.ready.is_empty() || fixed || !scales {
             return 0;

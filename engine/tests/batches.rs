@@ -133,3 +133,26 @@ fn two_declarations_of_one_computation_do_not_batch_with_each_other() {
         .sum();
     assert_eq!(computed, 2, "{:?}", lines(&count));
 }
+
+/// A batch that runs with nothing else ready gets the idle cores (it is one computation as
+/// large as all its stages together).
+#[test]
+fn a_batch_alone_gets_the_idle_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads = dir.path().join("threads.txt");
+    let text = format!(
+        "name: idle\nstages:\n  data:\n    kind: write\n    params: {{text: x}}\n  fit:\n    kind: seeded\n    matrix: {{run: [1, 2, 3]}}\n    seed: ${{matrix.run}}\n    inputs: {{data: data}}\n    params: {{count_file: '{c}', threads_file: '{t}'}}\n",
+        c = dir.path().join("count.log").display(),
+        t = threads.display()
+    );
+    let opts = RunOptions {
+        jobs: 4,
+        threads: 1,
+        budget: 4,
+        batch: 8,
+        ..options()
+    };
+    run_text(dir.path(), &text, &opts);
+    assert_eq!(lines(&dir.path().join("count.log")), ["batch 3"]);
+    assert_eq!(fs::read_to_string(&threads).unwrap(), "4");
+}

@@ -223,6 +223,9 @@ pub struct SeededParams {
     pub fail_seed: Option<u64>,
     #[serde(default)]
     pub alone: bool,
+    /// Where a batch writes the intra-op threads it was given.
+    #[serde(default)]
+    pub threads_file: Option<PathBuf>,
 }
 
 impl TypedStage for Seeded {
@@ -250,6 +253,9 @@ impl Seeded {
             &Some(p.count_file.clone()),
             &format!("batch {}", ctxs.len()),
         );
+        if let (Some(file), Some(ctx)) = (&p.threads_file, ctxs.first()) {
+            fs::write(file, ctx.threads.to_string()).unwrap();
+        }
         ctxs.iter().map(|ctx| Self::write(&p, ctx)).collect()
     }
 
