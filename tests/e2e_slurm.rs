@@ -24,7 +24,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::{Workspace, repo, text};
+use support::{Workspace, all_files, repo, text};
 
 /// The running test cluster.
 struct Cluster {
@@ -152,20 +152,8 @@ fn config(ws: &Workspace, name: &str, extra: &str) -> PathBuf {
 
 /// Every output file of a pipeline but the report (which records timings), by path.
 fn outputs(ws: &Workspace, pipeline: &str) -> BTreeMap<PathBuf, Vec<u8>> {
-    let root = ws.path().join("outputs").join(pipeline);
-    let mut files = BTreeMap::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap() != "report.html" {
-                let bytes = std::fs::read(&path).unwrap();
-                files.insert(path.strip_prefix(&root).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
+    let mut files = all_files(&ws.path().join("outputs").join(pipeline));
+    files.remove(Path::new("report.html"));
     files
 }
 
