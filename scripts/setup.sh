@@ -179,7 +179,11 @@ if [ "$slurm" = 1 ]; then install_slurm_packages; fi
 if [ "$variant" = cuda ]; then setup_cuda_libtorch; else setup_cpu_libtorch; fi
 
 if [ "$build" = 1 ]; then
-  say "building the release binary (first build takes about 10 minutes on 2 cores)"
-  (cd "$root" && cargo build --release --locked -p pipeline-cli)
-  say "done: $root/target/release/pipeline"
+  say "building the release binaries (first build takes about 10 minutes on 2 cores)"
+  # `pipeline` and the `pipeline-worker` it starts for every stage that needs libtorch.
+  (cd "$root" && cargo build --release --locked -p pipeline-cli -p pipeline-stages --bins)
+  for binary in pipeline pipeline-worker; do
+    [ -x "$root/target/release/$binary" ] || { echo "setup: the build made no $binary" >&2; exit 1; }
+  done
+  say "done: $root/target/release/pipeline (and pipeline-worker beside it)"
 fi
