@@ -15,10 +15,19 @@ pub fn execute(cli: &Cli, args: &PipelineArgs) -> Result<(), Failure> {
     let declarations: std::collections::BTreeSet<&str> =
         pipeline.stages.iter().map(|s| s.base.as_str()).collect();
     println!(
-        "{}: valid, {} stages from {} declarations",
+        "{}: valid, {} from {}",
         args.file.display(),
-        pipeline.stages.len(),
-        declarations.len()
+        count(pipeline.stages.len(), "stage"),
+        count(declarations.len(), "declaration")
     );
     Ok(())
+}
+
+/// `n` things, singular for one: `1 stage`, `3 stages`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }

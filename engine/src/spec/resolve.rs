@@ -78,7 +78,10 @@ pub fn resolve(root: &Node, file: &Path, registry: &Registry) -> Result<Pipeline
         return Err(SpecError::new(
             format!(
                 "`stages` must be a non-empty mapping of stage names to stages, found {}",
-                stages_node.describe()
+                match stages_node.as_map() {
+                    Some(_) => "an empty mapping",
+                    None => stages_node.describe(),
+                }
             ),
             Some(&stages_node.span),
             "stages",
