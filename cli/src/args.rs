@@ -12,12 +12,24 @@ use crate::config::ExecutorKind;
 pub struct Cli {
     /// The workspace folder (holds .pipeline/ and outputs/); default: the nearest folder at or
     /// above the current one that has a .pipeline/ folder, else the current folder.
-    #[arg(long, global = true, env = "PIPELINE_WORKSPACE", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    #[arg(
+        long,
+        global = true,
+        env = "PIPELINE_WORKSPACE",
+        value_name = "DIR",
+        value_hint = ValueHint::DirPath
+    )]
     pub workspace: Option<PathBuf>,
 
     /// Keep the content-addressed store here instead of .pipeline/store (a store can be shared
     /// by several workspaces).
-    #[arg(long, global = true, env = "PIPELINE_STORE", value_name = "DIR", value_hint = ValueHint::DirPath)]
+    #[arg(
+        long,
+        global = true,
+        env = "PIPELINE_STORE",
+        value_name = "DIR",
+        value_hint = ValueHint::DirPath
+    )]
     pub store: Option<PathBuf>,
 
     /// Print only errors and the final summary.
@@ -32,6 +44,27 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  pipeline run pipelines/hw1-1.yaml
+  pipeline run pipelines/hw1-1.yaml --set image_epochs=5 --force cnn
+  pipeline run pipelines/hw1-1.yaml fit_loss      # fit_loss and its upstream stages
+  pipeline run pipelines/hw1-3.yaml --executor slurm --partition gpu";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  pipeline plan pipelines/hw1-1.yaml
+  pipeline plan pipelines/hw1-1.yaml --set cnn.params.epochs=10";
+
+const COMPLETION_EXAMPLE: &str = "\
+Example:
+  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline";
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  pipeline bench
+  pipeline bench --only sinc_deep_steps,mnist_cnn_epoch --threads 2";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -51,14 +84,12 @@ Exit codes: 0 success; 1 a stage failed; 2 bad command line or pipeline file;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a pipeline: every stage whose inputs or parameters changed since it last ran.
-    #[command(
-        after_help = "Examples:\n  pipeline run pipelines/hw1-1.yaml\n  pipeline run pipelines/hw1-1.yaml --set image_epochs=5 --force cnn\n  pipeline run pipelines/hw1-1.yaml fit_loss      # fit_loss and its upstream stages\n  pipeline run pipelines/hw1-3.yaml --executor slurm --partition gpu"
-    )]
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Show what a run would do and why, without running anything.
     #[command(
         visible_alias = "status",
-        after_help = "Examples:\n  pipeline plan pipelines/hw1-1.yaml\n  pipeline plan pipelines/hw1-1.yaml --set cnn.params.epochs=10"
+        after_help = PLAN_EXAMPLES
     )]
     Plan(PlanArgs),
     /// Check a pipeline file (names, kinds, parameters, inputs, cycles) without touching data.
@@ -96,15 +127,11 @@ pub enum Command {
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
     /// Print a shell completion script.
-    #[command(
-        after_help = "Example:\n  pipeline completions bash > ~/.local/share/bash-completion/completions/pipeline"
-    )]
+    #[command(after_help = COMPLETION_EXAMPLE)]
     Completions(CompletionArgs),
     /// Time fixed training and analysis workloads against plain PyTorch (where a Python with
     /// PyTorch is at hand) and batched seeds against seeds one at a time; prints ratios.
-    #[command(
-        after_help = "Examples:\n  pipeline bench\n  pipeline bench --only sinc_deep_steps,mnist_cnn_epoch --threads 2"
-    )]
+    #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
 }
 

@@ -235,7 +235,8 @@ impl Observer for Progress {
             }
             RunEvent::TookOver { stage, holder } => {
                 self.line(&format!(
-                    "notice   {stage}: process {} on {} was computing this stage and is gone; taking over",
+                    "notice   {stage}: process {} on {} was computing this stage and is gone; \
+                     taking over",
                     holder.pid, holder.host
                 ));
             }

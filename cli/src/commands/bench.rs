@@ -173,8 +173,9 @@ fn reference_workloads(script: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Runs `cmd` (under this project's allocator settings when `tuned`) and reads its `name<TAB>seconds<TAB>units<TAB>rate`
-/// lines; its stderr passes through.
+/// Runs `cmd` (under this project's allocator settings when `tuned`) and reads its
+/// `name<TAB>seconds<TAB>units<TAB>rate` lines; what it says on stderr is printed above the
+/// table, or becomes the error's causes if it fails.
 fn timings(mut cmd: Command, what: &str, tuned: bool) -> Result<BTreeMap<String, Timing>, Failure> {
     for (k, v) in ALLOCATOR {
         if tuned {

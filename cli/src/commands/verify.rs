@@ -39,8 +39,14 @@ pub fn execute(cli: &Cli, args: &VerifyArgs) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Environment {
-            message: format!("{} damaged objects in the store", found.damaged.len() + found.broken_manifests.len()),
-            hint: Some("`pipeline verify --repair` moves them aside so the stages that made them run again".into()),
+            message: format!(
+                "{} damaged objects in the store",
+                found.damaged.len() + found.broken_manifests.len()
+            ),
+            hint: Some(
+                "`pipeline verify --repair` moves them aside so the stages that made them run again"
+                    .into(),
+            ),
             causes: Vec::new(),
         })
     }
