@@ -377,9 +377,7 @@ impl Scheduler<'_> {
                     let threads = pipeline.stages[i].threads_or(self.opts.threads);
                     self.keys[i] = Some(key);
                     self.status[i] = Status::Ready;
-                    let batch = self
-                        .batch_identity(i, threads)
-                        .map(|b| format!("{b}{}", serde_json::json!({"device": material.device})));
+                    let batch = self.batch_identity(i, &material, threads);
                     self.ready.push_back(Ready {
                         index: i,
                         key,
@@ -491,16 +489,17 @@ impl Scheduler<'_> {
             return None;
         }
         let first = self.ready.pop_front()?;
-        let mut group = Vec::new();
-        if let Some(batch) = first.batch.clone() {
+        let batch = first.batch.clone();
+        let mut group = vec![first];
+        if let Some(batch) = batch {
             let limit = self.opts.batch.max(1);
             let mut rest = VecDeque::with_capacity(self.ready.len());
             while let Some(r) = self.ready.pop_front() {
                 // Two stages with one key (the same computation declared twice) never share a
                 // batch: the batch locks each member's key, and would wait on itself. The
                 // second waits for the first outside it and then finds it cached.
-                let duplicate = r.key == first.key || group.iter().any(|g: &Ready| g.key == r.key);
-                if group.len() + 1 < limit && r.batch.as_ref() == Some(&batch) && !duplicate {
+                let duplicate = group.iter().any(|g| g.key == r.key);
+                if group.len() < limit && r.batch.as_ref() == Some(&batch) && !duplicate {
                     group.push(r);
                 } else {
                     rest.push_back(r);
@@ -508,7 +507,6 @@ impl Scheduler<'_> {
             }
             self.ready = rest;
         }
-        group.insert(0, first);
         let spare = self.spare_threads(&group);
         for member in &mut group {
             member.threads += spare;
@@ -518,8 +516,9 @@ impl Scheduler<'_> {
 
     /// The idle cores a dispatch may have on top of its threads: all of the budget left over
     /// when nothing else is waiting to run, the stage does not set its `threads:`, and it
-    /// gains from threads (its kind says so, or it is a batch). (The tail of a run, a long training left alone, then uses the
-    /// machine; while many stages are ready, each keeps its one thread.)
+    /// gains from threads (its kind says so, or it is a batch). (The tail of a run, a long
+    /// training left alone, then uses the machine; while many stages are ready, each keeps
+    /// its one thread.)
     fn spare_threads(&self, group: &[Ready]) -> usize {
         let Some(first) = group.first() else {
             return 0;
@@ -541,30 +540,19 @@ impl Scheduler<'_> {
         budget.saturating_sub(self.running_threads + first.threads)
     }
 
-    /// The batch identity of stage `i` (see [`Ready::batch`]), when its kind can batch.
-    fn batch_identity(&self, i: usize, threads: usize) -> Option<String> {
+    /// The batch identity of stage `i` (see [`Ready::batch`]), when its kind can batch: what
+    /// its key covers but the seed (kind, version, parameters, input contents, device), and
+    /// its threads.
+    fn batch_identity(&self, i: usize, material: &KeyMaterial, threads: usize) -> Option<String> {
         let stage = &self.planner.pipeline.stages[i];
         let kind = self.planner.registry.get(&stage.kind)?;
         if self.opts.batch <= 1 || !kind.batchable(&stage.params) {
             return None;
         }
-        let inputs: BTreeMap<&String, Vec<Option<String>>> = stage
-            .inputs
-            .iter()
-            .map(|(slot, ups)| {
-                let digests = ups
-                    .iter()
-                    .map(|&u| self.outputs[u].map(|d| d.to_string()))
-                    .collect();
-                (slot, digests)
-            })
-            .collect();
-        let identity = serde_json::json!({
-            "kind": stage.kind,
-            "params": stage.params,
-            "inputs": inputs,
-            "threads": threads,
-        });
+        let mut identity = serde_json::to_value(material).ok()?;
+        let fields = identity.as_object_mut()?;
+        fields.remove("seed");
+        fields.insert("threads".into(), threads.into());
         Some(identity.to_string())
     }
 
