@@ -282,8 +282,8 @@ fn train(
     fit.train_only()
 }
 
-/// At least 2,000 steps of batch 128 on the sinc data (whole epochs of 79 steps), after a
-/// warm-up epoch.
+/// At least 2,000 steps of batch 128 on the sinc data (26 whole epochs of 79 steps), after
+/// a warm-up epoch.
 fn sinc_steps(hidden: &[usize]) -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;
@@ -428,6 +428,7 @@ fn seeds_batched() -> Result<(f64, u64), StageError> {
     let ctxs: Vec<StageContext<'_>> = seeds.iter().map(|&s| env.ctx(s)).collect();
     let batched = |epochs: usize| -> Result<u64, StageError> {
         let stacked = Stacked::init(&plan, &seeds, tch::Device::Cpu)?;
+        let scratch = Weights::zeros(&plan, tch::Device::Cpu)?;
         let fit = BatchedFit {
             ctxs: &ctxs,
             plan: &plan,
@@ -439,10 +440,11 @@ fn seeds_batched() -> Result<(f64, u64), StageError> {
             schedule: schedule(128, epochs),
             orders: seeds.iter().map(|&s| SplitMix64::new(s)).collect(),
             stop_on_nan: false,
-            scratch: Weights::zeros(&plan, tch::Device::Cpu)?,
+            scratch: &scratch,
             snapshots: Vec::new(),
         };
-        let steps_per_run = epochs as u64 * 79;
+        let batches_per_epoch = (data.len as u64).div_ceil(128);
+        let steps_per_run = epochs as u64 * batches_per_epoch;
         for outcome in fit.run(BatchStart::fresh(seeds.len()))? {
             outcome?;
         }

@@ -112,6 +112,8 @@ fn train_batch(
     drop(data);
     let seeds: Vec<u64> = ctxs.iter().map(|c| c.seed).collect();
     let stacked = Stacked::init(&plan, &seeds, device)?;
+    // One run's weights at a time, for checkpoints, snapshots and the final models.
+    let weights = Weights::zeros(&plan, device)?;
     let mut fit = BatchedFit {
         ctxs,
         plan: &plan,
@@ -126,7 +128,7 @@ fn train_batch(
             .map(|&seed| SplitMix64::new(seed ^ DATA_ORDER_STREAM))
             .collect(),
         stop_on_nan: p.on_nan == OnNonFinite::Stop,
-        scratch: Weights::zeros(&plan, device)?,
+        scratch: &weights,
         snapshots: ctxs
             .iter()
             .map(|c| (Snapshots::new(c.resume_dir), identity(p, c.seed)))
@@ -134,7 +136,6 @@ fn train_batch(
     };
     let start = batched::resume(&mut fit, p.epochs)?;
     let outcomes = fit.run(start)?;
-    let weights = Weights::zeros(&plan, device)?;
     let mut results = Vec::with_capacity(ctxs.len());
     for (k, (ctx, outcome)) in ctxs.iter().zip(outcomes).enumerate() {
         results.push(outcome.and_then(|outcome| {

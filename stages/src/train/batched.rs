@@ -259,7 +259,7 @@ pub(crate) struct BatchedFit<'a> {
     /// Stop (instead of failing) a run at a non-finite training loss.
     pub(crate) stop_on_nan: bool,
     /// Scratch weights of one run, for checkpoints and snapshots.
-    pub(crate) scratch: Weights,
+    pub(crate) scratch: &'a Weights,
     /// Each run's resume snapshots and identity (parameters and seed).
     pub(crate) snapshots: Vec<(Snapshots, serde_json::Value)>,
 }
@@ -625,7 +625,7 @@ impl BatchedFit<'_> {
             if state.end.is_some() {
                 continue;
             }
-            self.stacked.extract(k, &self.scratch)?;
+            self.stacked.extract(k, self.scratch)?;
             let mut owned: Vec<(String, Tensor)> = Vec::new();
             for (name, t) in self.optimizer.state_tensors() {
                 owned.push((name, self.stacked.member(t, k)?));
@@ -658,9 +658,9 @@ impl BatchedFit<'_> {
             }
             let dir = checkpoint_dir(ctx);
             std::fs::create_dir_all(&dir).map_err(|e| StageError::io("create", &dir, &e))?;
-            self.stacked.extract(k, &self.scratch)?;
+            self.stacked.extract(k, self.scratch)?;
             let path = dir.join(format!("epoch-{epoch:04}.safetensors"));
-            save_weights(&path, self.plan, &self.scratch)?;
+            save_weights(&path, self.plan, self.scratch)?;
         }
         Ok(())
     }
