@@ -39,7 +39,7 @@ const DEEP: &[usize] = &[5, 10, 10, 10, 10, 10, 5];
 const SWEEP: usize = 100;
 /// Seeds trained one at a time for the comparison (the rate per model-step does not depend
 /// on how many; fewer keep the bench short).
-const ALONE: usize = 20;
+const ALONE: usize = 5;
 
 /// One timed workload.
 pub struct Timing {
@@ -389,10 +389,11 @@ fn sharpness() -> Result<(f64, u64), StageError> {
     Ok((start.elapsed().as_secs_f64(), 1000))
 }
 
-/// Epochs of each seed in the sweep comparison.
-const SWEEP_EPOCHS: usize = 2;
+/// Epochs of each seed in the sweep comparison (the shipped sweeps train for hundreds; a
+/// batch's set-up and final evaluation weigh too much in two).
+const SWEEP_EPOCHS: usize = 20;
 
-/// [`ALONE`] seeds of the deep sinc MLP trained one after another, two epochs each.
+/// [`ALONE`] seeds of the deep sinc MLP trained one after another, [`SWEEP_EPOCHS`] each.
 fn seeds_alone() -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;
@@ -417,8 +418,8 @@ fn seeds_alone() -> Result<(f64, u64), StageError> {
     Ok((start.elapsed().as_secs_f64(), steps))
 }
 
-/// [`SWEEP`] seeds of the deep sinc MLP trained as one batch, two epochs, with the batched
-/// evaluation at the end (a whole batched run).
+/// [`SWEEP`] seeds of the deep sinc MLP trained as one batch, [`SWEEP_EPOCHS`] each, with
+/// the batched evaluation at the end (a whole batched run).
 fn seeds_batched() -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;

@@ -25,6 +25,9 @@
 //! snapshot of the same epoch (they share one optimizer step count); otherwise it starts over,
 //! which is always safe.
 
+mod host;
+mod host_optim;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -59,7 +62,7 @@ pub(crate) struct Stacked {
     /// The number of runs.
     pub(crate) runs: i64,
     /// Values per parameter of one run, in plan order.
-    sizes: Vec<i64>,
+    pub(crate) sizes: Vec<i64>,
 }
 
 impl Stacked {
@@ -375,12 +378,19 @@ impl BatchedFit<'_> {
         let step_losses =
             Tensor::f_zeros([batches, runs as i64], (Kind::Float, device)).ctx("allocating")?;
         let grad = self.stacked.flat.f_zeros_like().ctx("allocating")?;
+        let host = self.host_trainer()?;
         let mut last_report: Option<Instant> = None;
         let epochs = self.schedule.epochs;
         for epoch in start.epoch + 1..=epochs {
             self.ctxs[0].check_cancelled()?;
-            self.epoch(batches, &mut order, &step_losses, &grad)?;
-            let means = self.check_losses(epoch, batches, &step_losses, &mut states)?;
+            let losses = match &host {
+                Some((net, data)) => self.epoch_on_host(net, data, batches, &mut order)?,
+                None => {
+                    self.epoch(batches, &mut order, &step_losses, &grad)?;
+                    read_losses(&step_losses)?
+                }
+            };
+            let means = self.check_losses(epoch, batches, &losses, &mut states)?;
             if states.iter().all(|s| s.end.is_some()) {
                 break;
             }
@@ -428,6 +438,61 @@ impl BatchedFit<'_> {
             ));
         }
         Ok(batches)
+    }
+
+    /// The host trainer's network and data, when it can train this batch: fully connected
+    /// models on the CPU (see [`host`]).
+    fn host_trainer(&self) -> Result<Option<(host::DenseNet, host::HostData)>, StageError> {
+        if self.train.x.device() != Device::Cpu
+            || self.optimizer.state_tensors().len()
+                != host_optim::state_count(self.optimizer.spec())
+        {
+            return Ok(None);
+        }
+        let features = self.train.x.size()[1..].iter().product::<i64>().max(1) as usize;
+        let Some(net) = host::DenseNet::new(self.plan, features) else {
+            return Ok(None);
+        };
+        let data = host::HostData::new(self.train, self.loss, net.outputs())?;
+        Ok(Some((net, data)))
+    }
+
+    /// One pass of every run over the training split on the host trainer, each in its own
+    /// order; returns the runs' batch losses step by step (see [`host::train_epoch`]).
+    fn epoch_on_host(
+        &mut self,
+        net: &host::DenseNet,
+        data: &host::HostData,
+        batches: i64,
+        order: &mut [i64],
+    ) -> Result<Vec<f32>, StageError> {
+        let n_train = self.train.len as usize;
+        for (rng, slice) in self.orders.iter_mut().zip(order.chunks_mut(n_train)) {
+            rng.shuffle_into(slice);
+        }
+        let runs = self.stacked.runs as usize;
+        let states: Vec<&Tensor> = self
+            .optimizer
+            .state_tensors()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let sizes = &self.stacked.sizes;
+        let mut records = host::Records::gather(&self.stacked.flat, &states, sizes, runs)?;
+        let epoch = host::Epoch {
+            net,
+            data,
+            optimizer: self.optimizer.spec(),
+            steps: self.optimizer.steps(),
+            batch_size: self.schedule.batch_size,
+            order,
+            threads: usize::try_from(tch::get_num_threads()).unwrap_or(1),
+        };
+        let losses = host::train_epoch(&epoch, &mut records);
+        records.scatter(&self.stacked.flat, &states, sizes, runs)?;
+        self.optimizer
+            .set_steps(self.optimizer.steps() + batches as u64);
+        Ok(losses)
     }
 
     /// One pass of every run over the training split, each in its own order; the runs'
@@ -499,14 +564,9 @@ impl BatchedFit<'_> {
         &self,
         epoch: usize,
         batches: i64,
-        step_losses: &Tensor,
+        values: &[f32],
         states: &mut [RunState],
     ) -> Result<Vec<f64>, StageError> {
-        let host = step_losses
-            .f_to_device(Device::Cpu)
-            .ctx("reading step losses")?;
-        let values = Vec::<f32>::try_from(host.f_reshape([-1]).ctx("reading step losses")?)
-            .ctx("reading step losses")?;
         let runs = states.len();
         let first_step = self.optimizer.steps() - batches as u64 + 1;
         let mut means = Vec::with_capacity(runs);
@@ -664,6 +724,15 @@ impl BatchedFit<'_> {
         }
         Ok(())
     }
+}
+
+/// The step losses of an epoch (`[steps, runs]` on the device), read once.
+fn read_losses(step_losses: &Tensor) -> Result<Vec<f32>, StageError> {
+    let host = step_losses
+        .f_to_device(Device::Cpu)
+        .ctx("reading step losses")?;
+    Vec::<f32>::try_from(host.f_reshape([-1]).ctx("reading step losses")?)
+        .ctx("reading step losses")
 }
 
 /// Where a run's scheduled checkpoints go while it trains (as for a run alone).

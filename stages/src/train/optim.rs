@@ -72,6 +72,11 @@ impl Optimizer {
         })
     }
 
+    /// The algorithm and its hyper-parameters.
+    pub(crate) fn spec(&self) -> &OptimizerSpec {
+        &self.spec
+    }
+
     /// Updates made so far.
     pub(crate) fn steps(&self) -> u64 {
         self.steps
