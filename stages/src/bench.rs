@@ -55,11 +55,19 @@ pub struct Timing {
 pub const WORKLOADS: &[(&str, &str)] = &[
     (
         "sinc_deep_steps",
-        "deep sinc MLP, Adam, batch 128: 2,000 steps",
+        "deep sinc MLP, Adam, batch 128: 2,000 steps, as a run alone trains (host trainer)",
+    ),
+    (
+        "sinc_deep_steps_libtorch",
+        "the same through libtorch's training loop",
     ),
     (
         "sinc_shallow_steps",
-        "MLP 1-190-1, Adam, batch 128: 2,000 steps",
+        "MLP 1-190-1, Adam, batch 128: 2,000 steps (host trainer)",
+    ),
+    (
+        "sinc_shallow_steps_libtorch",
+        "the same through libtorch's training loop",
     ),
     (
         "mnist_cnn_epoch",
@@ -83,7 +91,11 @@ pub const WORKLOADS: &[(&str, &str)] = &[
     ),
     (
         "sinc_seeds_alone",
-        "deep sinc MLP, one seed at a time: model-steps",
+        "deep sinc MLP, one seed at a time (host trainer): model-steps",
+    ),
+    (
+        "sinc_seeds_alone_libtorch",
+        "deep sinc MLP, one seed at a time through libtorch's loop: model-steps",
     ),
     (
         "sinc_seeds_batched",
@@ -96,14 +108,17 @@ pub fn run(name: &str, threads: usize) -> Result<Timing, StageError> {
     tch::set_num_threads(i32::try_from(threads.max(1)).unwrap_or(i32::MAX));
     tch::manual_seed(0);
     let (seconds, units) = match name {
-        "sinc_deep_steps" => sinc_steps(DEEP)?,
-        "sinc_shallow_steps" => sinc_steps(&[190])?,
+        "sinc_deep_steps" => sinc_steps(DEEP, Trainer::Host)?,
+        "sinc_deep_steps_libtorch" => sinc_steps(DEEP, Trainer::Libtorch)?,
+        "sinc_shallow_steps" => sinc_steps(&[190], Trainer::Host)?,
+        "sinc_shallow_steps_libtorch" => sinc_steps(&[190], Trainer::Libtorch)?,
         "mnist_cnn_epoch" => image_epoch(mnist_cnn(), 60_000, [1, 28, 28], adam(), 64)?,
         "mnist_mlp_epoch" => image_epoch(mlp(&[128, 128]), 60_000, [1, 28, 28], adam(), 64)?,
         "cifar_cnn_epoch" => image_epoch(cifar_cnn(), 10_000, [3, 32, 32], rmsprop(), 32)?,
         "sensitivity" => sensitivity()?,
         "sharpness_1000" => sharpness()?,
-        "sinc_seeds_alone" => seeds_alone()?,
+        "sinc_seeds_alone" => seeds_alone(Trainer::Host)?,
+        "sinc_seeds_alone_libtorch" => seeds_alone(Trainer::Libtorch)?,
         "sinc_seeds_batched" => seeds_batched()?,
         other => {
             return Err(StageError::input(format!(
@@ -282,16 +297,55 @@ fn train(
     fit.train_only()
 }
 
+/// Which code trains a small fully connected model.
+#[derive(Clone, Copy)]
+enum Trainer {
+    /// The host trainer ([`crate::train::batched`]), as `train` stages run such models.
+    Host,
+    /// libtorch's training loop ([`Fit`]), as they ran before the host trainer.
+    Libtorch,
+}
+
+/// Trains a fresh deep sinc-like MLP of `plan` per seed, one after another, for `epochs`
+/// each with `trainer`; returns the model-steps taken.
+fn sinc_runs(
+    env: &Env,
+    plan: &Plan,
+    data: &Split,
+    seeds: &[u64],
+    epochs: usize,
+    trainer: Trainer,
+) -> Result<u64, StageError> {
+    let test = empty_like(data)?;
+    let mut steps = 0;
+    for &seed in seeds {
+        steps += match trainer {
+            Trainer::Host => train_batch(env, plan, data, &[seed], epochs)?,
+            Trainer::Libtorch => train(
+                env,
+                plan,
+                &adam(),
+                Loss::Mse,
+                data,
+                &test,
+                128,
+                epochs,
+                seed,
+            )?,
+        };
+    }
+    Ok(steps)
+}
+
 /// At least 2,000 steps of batch 128 on the sinc data (26 whole epochs of 79 steps), after
 /// a warm-up epoch.
-fn sinc_steps(hidden: &[usize]) -> Result<(f64, u64), StageError> {
+fn sinc_steps(hidden: &[usize], trainer: Trainer) -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;
-    let test = empty_like(&data)?;
     let plan = plan(&mlp(hidden), &[1], 1)?;
-    train(&env, &plan, &adam(), Loss::Mse, &data, &test, 128, 1, 1)?;
+    sinc_runs(&env, &plan, &data, &[1], 1, trainer)?;
     let start = Instant::now();
-    let steps = train(&env, &plan, &adam(), Loss::Mse, &data, &test, 128, 26, 0)?;
+    let steps = sinc_runs(&env, &plan, &data, &[0], 26, trainer)?;
     Ok((start.elapsed().as_secs_f64(), steps))
 }
 
@@ -394,27 +448,14 @@ fn sharpness() -> Result<(f64, u64), StageError> {
 const SWEEP_EPOCHS: usize = 20;
 
 /// [`ALONE`] seeds of the deep sinc MLP trained one after another, [`SWEEP_EPOCHS`] each.
-fn seeds_alone() -> Result<(f64, u64), StageError> {
+fn seeds_alone(trainer: Trainer) -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;
-    let test = empty_like(&data)?;
     let plan = plan(&mlp(DEEP), &[1], 1)?;
-    train(&env, &plan, &adam(), Loss::Mse, &data, &test, 128, 1, 99)?;
+    sinc_runs(&env, &plan, &data, &[99], 1, trainer)?;
     let start = Instant::now();
-    let mut steps = 0;
-    for seed in 0..ALONE as u64 {
-        steps += train(
-            &env,
-            &plan,
-            &adam(),
-            Loss::Mse,
-            &data,
-            &test,
-            128,
-            SWEEP_EPOCHS,
-            seed,
-        )?;
-    }
+    let seeds: Vec<u64> = (0..ALONE as u64).collect();
+    let steps = sinc_runs(&env, &plan, &data, &seeds, SWEEP_EPOCHS, trainer)?;
     Ok((start.elapsed().as_secs_f64(), steps))
 }
 
@@ -423,36 +464,46 @@ fn seeds_alone() -> Result<(f64, u64), StageError> {
 fn seeds_batched() -> Result<(f64, u64), StageError> {
     let env = Env::new()?;
     let data = sinc_split()?;
-    let test = empty_like(&data)?;
     let plan = plan(&mlp(DEEP), &[1], 1)?;
     let seeds: Vec<u64> = (0..SWEEP as u64).collect();
-    let ctxs: Vec<StageContext<'_>> = seeds.iter().map(|&s| env.ctx(s)).collect();
-    let batched = |epochs: usize| -> Result<u64, StageError> {
-        let stacked = Stacked::init(&plan, &seeds, tch::Device::Cpu)?;
-        let scratch = Weights::zeros(&plan, tch::Device::Cpu)?;
-        let fit = BatchedFit {
-            ctxs: &ctxs,
-            plan: &plan,
-            stacked: &stacked,
-            optimizer: Optimizer::new(&adam(), &[stacked.flat.shallow_clone()])?,
-            loss: Loss::Mse,
-            train: &data,
-            test: &test,
-            schedule: schedule(128, epochs),
-            orders: seeds.iter().map(|&s| SplitMix64::new(s)).collect(),
-            stop_on_nan: false,
-            scratch: &scratch,
-            snapshots: Vec::new(),
-        };
-        let batches_per_epoch = (data.len as u64).div_ceil(128);
-        let steps_per_run = epochs as u64 * batches_per_epoch;
-        for outcome in fit.run(BatchStart::fresh(seeds.len()))? {
-            outcome?;
-        }
-        Ok(steps_per_run * seeds.len() as u64)
-    };
-    batched(1)?;
+    train_batch(&env, &plan, &data, &seeds, 1)?;
     let start = Instant::now();
-    let model_steps = batched(SWEEP_EPOCHS)?;
+    let model_steps = train_batch(&env, &plan, &data, &seeds, SWEEP_EPOCHS)?;
     Ok((start.elapsed().as_secs_f64(), model_steps))
+}
+
+/// Trains fresh models of `plan` (MSE, Adam, batch 128), one per seed, as one batch (the host
+/// trainer for a small MLP), with an evaluation of the training split at the end, as a
+/// `train` stage does; returns the model-steps taken.
+fn train_batch(
+    env: &Env,
+    plan: &Plan,
+    data: &Split,
+    seeds: &[u64],
+    epochs: usize,
+) -> Result<u64, StageError> {
+    let test = empty_like(data)?;
+    let ctxs: Vec<StageContext<'_>> = seeds.iter().map(|&s| env.ctx(s)).collect();
+    let stacked = Stacked::init(plan, seeds, tch::Device::Cpu)?;
+    let scratch = Weights::zeros(plan, tch::Device::Cpu)?;
+    let fit = BatchedFit {
+        ctxs: &ctxs,
+        plan,
+        stacked: &stacked,
+        optimizer: Optimizer::new(&adam(), &[stacked.flat.shallow_clone()])?,
+        loss: Loss::Mse,
+        train: data,
+        test: &test,
+        schedule: schedule(128, epochs),
+        orders: seeds.iter().map(|&s| SplitMix64::new(s)).collect(),
+        stop_on_nan: false,
+        scratch: &scratch,
+        snapshots: Vec::new(),
+        steps: None,
+    };
+    for outcome in fit.run(BatchStart::fresh(seeds.len()))? {
+        outcome?;
+    }
+    let steps_per_run = epochs as u64 * (data.len as u64).div_ceil(128);
+    Ok(steps_per_run * seeds.len() as u64)
 }

@@ -27,9 +27,15 @@ const ALLOCATOR: [(&str, &str); 2] = [
 const REFERENCE_SCRIPT: &str = "../shared/bench/torch_ref.py";
 const REFERENCE_PYTHON: &str = ".cache/torch-ref/bin/python";
 
-/// The workload pair of the batching ratio.
+/// The workloads of the batching ratios: a batch of seeds, and the seeds one at a time as
+/// `train` runs them now (the host trainer) and as it ran them before (libtorch's loop).
 const BATCHED: &str = "sinc_seeds_batched";
 const ALONE: &str = "sinc_seeds_alone";
+const ALONE_LIBTORCH: &str = "sinc_seeds_alone_libtorch";
+
+/// The suffix of a workload timed through libtorch's training loop instead of the host
+/// trainer; such a workload is compared with the reference's workload of the bare name.
+const LIBTORCH: &str = "_libtorch";
 
 /// One line of timings: seconds and units of work.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,9 +81,12 @@ pub fn execute(args: &BenchArgs) -> Result<(), Failure> {
     );
     let reference = reference(args);
     let mut only = args.only.clone();
-    let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    if wants(BATCHED) && !wants(ALONE) {
-        only.push(ALONE.to_owned());
+    if only.iter().any(|o| o == BATCHED) {
+        for alone in [ALONE, ALONE_LIBTORCH] {
+            if !only.iter().any(|o| o == alone) {
+                only.push(alone.to_owned());
+            }
+        }
     }
     let mut ours_cmd = Command::new(&worker);
     ours_cmd
@@ -96,11 +105,12 @@ pub fn execute(args: &BenchArgs) -> Result<(), Failure> {
                 .arg(args.threads.to_string());
             // The reference knows its own workloads only; ask for those it has.
             let known = reference_workloads(script);
-            let asked: Vec<&str> = names
+            let mut asked: Vec<&str> = names
                 .iter()
-                .map(|n| n.as_str())
+                .map(|n| n.strip_suffix(LIBTORCH).unwrap_or(n))
                 .filter(|n| known.iter().any(|k| k == n))
                 .collect();
+            asked.dedup();
             if asked.is_empty() {
                 BTreeMap::new()
             } else {
@@ -231,25 +241,34 @@ fn print_table(
     }
     println!();
     println!(
-        "{:<22} {:>16} {:>16} {:>9}",
+        "{:<28} {:>16} {:>16} {:>9}",
         "workload", "pipeline units/s", "PyTorch units/s", "ratio"
     );
     for (name, t) in ours {
-        let (theirs_rate, ratio) = match theirs.get(name) {
+        let reference = name.strip_suffix(LIBTORCH).unwrap_or(name);
+        let (theirs_rate, ratio) = match theirs.get(reference) {
             Some(r) => (
                 format!("{:.1}", r.rate()),
                 format!("{:.2}x", t.rate() / r.rate().max(1e-9)),
             ),
             None => ("-".to_owned(), "-".to_owned()),
         };
-        println!("{name:<22} {:>16.1} {theirs_rate:>16} {ratio:>9}", t.rate());
+        println!("{name:<28} {:>16.1} {theirs_rate:>16} {ratio:>9}", t.rate());
     }
-    if let (Some(batched), Some(alone)) = (ours.get(BATCHED), ours.get(ALONE)) {
-        println!();
-        println!(
-            "seeds as one batch vs one at a time (model-steps/s): {:.2}x",
-            batched.rate() / alone.rate().max(1e-9)
-        );
+    let mut blank = Some(());
+    for (alone, how) in [
+        (ALONE, "on the host trainer"),
+        (ALONE_LIBTORCH, "through libtorch's loop"),
+    ] {
+        if let (Some(batched), Some(alone)) = (ours.get(BATCHED), ours.get(alone)) {
+            if blank.take().is_some() {
+                println!();
+            }
+            println!(
+                "seeds as one batch vs one at a time {how} (model-steps/s): {:.2}x",
+                batched.rate() / alone.rate().max(1e-9)
+            );
+        }
     }
     println!("(ratios above 1 mean this project is faster; absolute figures drift between runs)");
 }

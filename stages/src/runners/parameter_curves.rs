@@ -240,9 +240,16 @@ mod tests {
         let trained = trained.f64s("loss")?.last().copied().flatten();
         let at_zero = table.filter_eq("parameter", &table.i64s("parameter")?[0].to_string())?;
         assert_eq!(at_zero.f64s("offset")?[2], Some(0.0));
+        // The curve evaluates with libtorch; the training's own evaluation (the host trainer,
+        // for this small MLP) sums in another order: equal up to rounding.
+        let trained = trained.ok_or("no trained loss")?;
         for (offset, loss) in table.f64s("offset")?.iter().zip(table.f64s("loss")?) {
             if *offset == Some(0.0) {
-                assert_eq!(loss, trained);
+                let loss = loss.ok_or("no loss at offset 0")?;
+                assert!(
+                    (loss - trained).abs() <= 1e-6 * trained,
+                    "{loss} vs {trained}"
+                );
             }
         }
         Ok(())

@@ -37,6 +37,23 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
     let info = ModelInfo::new(&p.model, &plan, &data.info);
     let (train, test) = prepare(&data, device)?;
     drop(data);
+    if batched::host_trains(&plan, &train) {
+        // The host trainer is several times faster for such models, and a run trained by it
+        // alone gets exactly the numbers it would get in a batch.
+        let splits = Splits {
+            loss,
+            plan: &plan,
+            info: &info,
+            train: &train,
+            test: &test,
+        };
+        let mut steps = StepLog::default();
+        let log = p.log_steps.then_some(&mut steps);
+        fit_batch(&p, std::slice::from_ref(ctx), &splits, log)?
+            .pop()
+            .unwrap_or_else(|| Err(StageError::bug("a batch of one gave no result")))?;
+        return write_steps(ctx, &p, &steps);
+    }
     let weights = Weights::init(&plan, device)?;
     tracing::debug!(parameters = info.parameters, "model initialised");
     let mut steps = StepLog::default();
@@ -71,15 +88,20 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
     };
     let outcome = fit.run()?;
     write_outputs(ctx, &p, &info, &plan, &weights, &outcome, &checkpoint_dir)?;
-    if p.log_steps {
-        write_table(
-            &ctx.out_dir.join(STEPS_FILE),
-            &steps.table(),
-            Train::NAME,
-            &p,
-        )?;
+    write_steps(ctx, &p, &steps)
+}
+
+/// Writes the step log, when the pipeline asks for one.
+fn write_steps(ctx: &StageContext<'_>, p: &TrainParams, steps: &StepLog) -> Result<(), StageError> {
+    if !p.log_steps {
+        return Ok(());
     }
-    Ok(())
+    write_table(
+        &ctx.out_dir.join(STEPS_FILE),
+        &steps.table(),
+        Train::NAME,
+        p,
+    )
 }
 
 /// Trains several runs of a fully connected model that differ only in their seeds as one
@@ -110,18 +132,53 @@ fn train_batch(
     let info = ModelInfo::new(&p.model, &plan, &data.info);
     let (train, test) = prepare(&data, device)?;
     drop(data);
+    let splits = Splits {
+        loss,
+        plan: &plan,
+        info: &info,
+        train: &train,
+        test: &test,
+    };
+    fit_batch(p, ctxs, &splits, None)
+}
+
+/// What a batch trains on: the loss, the model and the data, prepared once.
+struct Splits<'a> {
+    loss: Loss,
+    plan: &'a pipeline_kinds::model::plan::Plan,
+    info: &'a ModelInfo,
+    train: &'a crate::train::data::Split,
+    test: &'a crate::train::data::Split,
+}
+
+/// Trains the runs of `ctxs` as one batch and writes each one's outputs; one result per run.
+/// A batch of one on the host trainer may keep a step log.
+fn fit_batch(
+    p: &TrainParams,
+    ctxs: &[StageContext<'_>],
+    splits: &Splits<'_>,
+    steps: Option<&mut StepLog>,
+) -> Result<Vec<Result<(), StageError>>, StageError> {
+    let Splits {
+        loss,
+        plan,
+        info,
+        train,
+        test,
+    } = *splits;
+    let device = train.x.device();
     let seeds: Vec<u64> = ctxs.iter().map(|c| c.seed).collect();
-    let stacked = Stacked::init(&plan, &seeds, device)?;
+    let stacked = Stacked::init(plan, &seeds, device)?;
     // One run's weights at a time, for checkpoints, snapshots and the final models.
-    let weights = Weights::zeros(&plan, device)?;
+    let weights = Weights::zeros(plan, device)?;
     let mut fit = BatchedFit {
         ctxs,
-        plan: &plan,
+        plan,
         stacked: &stacked,
         optimizer: Optimizer::new(&p.optimizer, &[stacked.flat.shallow_clone()])?,
         loss,
-        train: &train,
-        test: &test,
+        train,
+        test,
         schedule: schedule(p),
         orders: seeds
             .iter()
@@ -133,6 +190,7 @@ fn train_batch(
             .iter()
             .map(|c| (Snapshots::new(c.resume_dir), identity(p, c.seed)))
             .collect(),
+        steps,
     };
     let start = batched::resume(&mut fit, p.epochs)?;
     let outcomes = fit.run(start)?;
@@ -140,15 +198,7 @@ fn train_batch(
     for (k, (ctx, outcome)) in ctxs.iter().zip(outcomes).enumerate() {
         results.push(outcome.and_then(|outcome| {
             stacked.extract(k, &weights)?;
-            write_outputs(
-                ctx,
-                p,
-                &info,
-                &plan,
-                &weights,
-                &outcome,
-                &checkpoint_dir(ctx),
-            )
+            write_outputs(ctx, p, info, plan, &weights, &outcome, &checkpoint_dir(ctx))
         }));
     }
     Ok(results)

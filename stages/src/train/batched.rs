@@ -41,6 +41,7 @@ use super::fit::{Divergence, EvalRow, Outcome, Schedule};
 use super::loss::Loss;
 use super::optim::Optimizer;
 use super::resume::{self, Progress, Snapshots, at};
+use super::step_log::StepLog;
 use crate::error::TchContext;
 use crate::model::checkpoint::save_weights;
 use crate::model::network::{Weights, activate, activate_in_place, fill};
@@ -265,6 +266,9 @@ pub(crate) struct BatchedFit<'a> {
     pub(crate) scratch: &'a Weights,
     /// Each run's resume snapshots and identity (parameters and seed).
     pub(crate) snapshots: Vec<(Snapshots, serde_json::Value)>,
+    /// The step log of a run trained alone on the host trainer (see
+    /// [`crate::train::step_log`]); only a batch of one on the host keeps one.
+    pub(crate) steps: Option<&'a mut StepLog>,
 }
 
 /// Where a resumed batch starts: the epoch every run's snapshot is of, and each run's
@@ -335,6 +339,9 @@ pub(crate) fn resume(fit: &mut BatchedFit<'_>, epochs: usize) -> Result<BatchSta
             fit.stacked.set_member(state, k, &saved)?;
         }
         fit.orders[k] = SplitMix64::new(progress.order_state);
+        if let Some(log) = fit.steps.as_deref_mut() {
+            log.restore(progress.step_rows.clone());
+        }
         rows.push(progress.rows());
     }
     fit.optimizer.set_steps(steps);
@@ -353,13 +360,22 @@ impl BatchedFit<'_> {
     ) -> Result<Vec<Result<Outcome, StageError>>, StageError> {
         let runs = self.ctxs.len();
         let batches = self.batches_per_epoch()?;
+        let host = self.on_host()?;
+        let mut how = String::new();
+        if runs > 1 {
+            how.push_str(&format!(
+                ", batched with {} other run(s) of the same model",
+                runs - 1
+            ));
+        }
+        if host.is_some() {
+            how.push_str(", on the host trainer");
+        }
         for ctx in self.ctxs {
             ctx.note(format!(
-                "training {} parameters for {} epochs of {batches} steps, batched with {} other \
-                 run(s) of the same model",
+                "training {} parameters for {} epochs of {batches} steps{how}",
                 self.plan.parameter_count(),
                 self.schedule.epochs,
-                runs - 1
             ));
         }
         let mut states: Vec<RunState> = start
@@ -369,7 +385,7 @@ impl BatchedFit<'_> {
             .collect();
         if start.epoch == 0 {
             if self.schedule.eval_initial {
-                self.evaluate_into(0, &mut states)?;
+                self.evaluate_into(0, &mut states, host.as_ref())?;
             }
             self.checkpoint(0, &states)?;
         }
@@ -378,25 +394,31 @@ impl BatchedFit<'_> {
         let step_losses =
             Tensor::f_zeros([batches, runs as i64], (Kind::Float, device)).ctx("allocating")?;
         let grad = self.stacked.flat.f_zeros_like().ctx("allocating")?;
-        let host = self.host_trainer()?;
         let mut last_report: Option<Instant> = None;
         let epochs = self.schedule.epochs;
         for epoch in start.epoch + 1..=epochs {
             self.ctxs[0].check_cancelled()?;
-            let losses = match &host {
-                Some((net, data)) => self.epoch_on_host(net, data, batches, &mut order)?,
+            let (losses, norms) = match &host {
+                Some(host) => {
+                    let out = self.epoch_on_host(host, batches, &mut order)?;
+                    (out.losses, out.norms)
+                }
                 None => {
                     self.epoch(batches, &mut order, &step_losses, &grad)?;
-                    read_losses(&step_losses)?
+                    (read_losses(&step_losses)?, None)
                 }
             };
             let means = self.check_losses(epoch, batches, &losses, &mut states)?;
             if states.iter().all(|s| s.end.is_some()) {
                 break;
             }
+            if let (Some(log), Some(norms)) = (self.steps.as_deref_mut(), &norms) {
+                let first = self.optimizer.steps() + 1 - batches as u64;
+                log.push_epoch_values(epoch, first, &losses, norms)?;
+            }
             let evaluate = epoch.is_multiple_of(self.schedule.eval_every.max(1)) || epoch == epochs;
             if evaluate {
-                self.evaluate_into(epoch, &mut states)?;
+                self.evaluate_into(epoch, &mut states, host.as_ref())?;
             }
             self.checkpoint(epoch, &states)?;
             if epoch < epochs && self.snapshots.first().is_some_and(|(s, _)| s.due()) {
@@ -440,32 +462,33 @@ impl BatchedFit<'_> {
         Ok(batches)
     }
 
-    /// The host trainer's network and data, when it can train this batch: fully connected
-    /// models on the CPU (see [`host`]).
-    fn host_trainer(&self) -> Result<Option<(host::DenseNet, host::HostData)>, StageError> {
-        if self.train.x.device() != Device::Cpu
-            || self.optimizer.state_tensors().len()
-                != host_optim::state_count(self.optimizer.spec())
-        {
+    /// The host trainer's network and splits, when it can train this batch (see
+    /// [`host_trains`]).
+    fn on_host(&self) -> Result<Option<OnHost>, StageError> {
+        if self.optimizer.state_tensors().len() != host_optim::state_count(self.optimizer.spec()) {
             return Ok(None);
         }
-        let features = self.train.x.size()[1..].iter().product::<i64>().max(1) as usize;
-        let Some(net) = host::DenseNet::new(self.plan, features) else {
+        if self.steps.is_some() && self.ctxs.len() != 1 {
+            return Err(StageError::bug(
+                "a step log was asked of a batch of several runs",
+            ));
+        }
+        let Some(net) = host_net(self.plan, self.train) else {
             return Ok(None);
         };
-        let data = host::HostData::new(self.train, self.loss, net.outputs())?;
-        Ok(Some((net, data)))
+        let train = host::HostData::new(self.train, self.loss, net.outputs())?;
+        let test = host::HostData::new(self.test, self.loss, net.outputs())?;
+        Ok(Some(OnHost { net, train, test }))
     }
 
     /// One pass of every run over the training split on the host trainer, each in its own
-    /// order; returns the runs' batch losses step by step (see [`host::train_epoch`]).
+    /// order; returns the runs' batch losses (and gradient norms for a step log) step by step.
     fn epoch_on_host(
         &mut self,
-        net: &host::DenseNet,
-        data: &host::HostData,
+        host: &OnHost,
         batches: i64,
         order: &mut [i64],
-    ) -> Result<Vec<f32>, StageError> {
+    ) -> Result<host::EpochLosses, StageError> {
         let n_train = self.train.len as usize;
         for (rng, slice) in self.orders.iter_mut().zip(order.chunks_mut(n_train)) {
             rng.shuffle_into(slice);
@@ -480,13 +503,14 @@ impl BatchedFit<'_> {
         let sizes = &self.stacked.sizes;
         let mut records = host::Records::gather(&self.stacked.flat, &states, sizes, runs)?;
         let epoch = host::Epoch {
-            net,
-            data,
+            net: &host.net,
+            data: &host.train,
             optimizer: self.optimizer.spec(),
             steps: self.optimizer.steps(),
             batch_size: self.schedule.batch_size,
             order,
-            threads: usize::try_from(tch::get_num_threads()).unwrap_or(1),
+            threads: threads(),
+            norms: self.steps.is_some(),
         };
         let losses = host::train_epoch(&epoch, &mut records);
         records.scatter(&self.stacked.flat, &states, sizes, runs)?;
@@ -604,14 +628,35 @@ impl BatchedFit<'_> {
 
     /// Scores every run that is still going on both splits (an empty one is skipped) and
     /// appends their rows; a run whose score is not finite fails.
-    fn evaluate_into(&self, epoch: usize, states: &mut [RunState]) -> Result<(), StageError> {
+    fn evaluate_into(
+        &self,
+        epoch: usize,
+        states: &mut [RunState],
+        host: Option<&OnHost>,
+    ) -> Result<(), StageError> {
         for (name, split) in [("train", self.train), ("test", self.test)] {
             if split.len == 0 {
                 continue;
             }
-            let sums = self.sums(split)?;
-            let sums = Vec::<f64>::try_from(sums.f_reshape([-1]).ctx("reading sums")?)
-                .ctx("reading the evaluation sums")?;
+            let sums = match host {
+                Some(host) => {
+                    let data = if name == "train" {
+                        &host.train
+                    } else {
+                        &host.test
+                    };
+                    let runs = self.stacked.runs as usize;
+                    let params =
+                        host::Records::gather(&self.stacked.flat, &[], &self.stacked.sizes, runs)?;
+                    let batch = self.schedule.eval_batch_size;
+                    host::evaluate(&host.net, data, &params, batch, threads()).concat()
+                }
+                None => {
+                    let sums = self.sums(split)?;
+                    Vec::<f64>::try_from(sums.f_reshape([-1]).ctx("reading sums")?)
+                        .ctx("reading the evaluation sums")?
+                }
+            };
             for (state, pair) in states.iter_mut().zip(sums.chunks(2)) {
                 if state.end.is_some() {
                     continue;
@@ -699,7 +744,10 @@ impl BatchedFit<'_> {
                 self.optimizer.steps(),
                 self.orders[k].state(),
                 &state.rows,
-                Vec::new(),
+                self.steps
+                    .as_deref()
+                    .map(|s| s.rows().to_vec())
+                    .unwrap_or_default(),
             );
             snapshots.save(&tensors, &progress)?;
         }
@@ -724,6 +772,34 @@ impl BatchedFit<'_> {
         }
         Ok(())
     }
+}
+
+/// The host trainer's view of a batch: its network and both splits in host memory.
+struct OnHost {
+    net: host::DenseNet,
+    train: host::HostData,
+    test: host::HostData,
+}
+
+/// The host trainer's network for `plan` on `train`, when the host trainer can train it:
+/// fully connected, on the CPU, with few inputs (see [`host`]).
+fn host_net(plan: &Plan, train: &Split) -> Option<host::DenseNet> {
+    if train.x.device() != Device::Cpu {
+        return None;
+    }
+    let features = train.x.size()[1..].iter().product::<i64>().max(1) as usize;
+    host::DenseNet::new(plan, features)
+}
+
+/// Whether the host trainer trains `plan` on `train` (a batch, or a run alone as a batch of
+/// one).
+pub(crate) fn host_trains(plan: &Plan, train: &Split) -> bool {
+    host_net(plan, train).is_some()
+}
+
+/// The intra-op threads the stage was given, which the host trainer spreads runs over.
+fn threads() -> usize {
+    usize::try_from(tch::get_num_threads()).unwrap_or(1).max(1)
 }
 
 /// The step losses of an epoch (`[steps, runs]` on the device), read once.

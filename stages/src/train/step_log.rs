@@ -74,6 +74,17 @@ impl StepLog {
             .f_to_device(Device::Cpu)
             .ctx("reading gradient norms")?;
         let norms = Vec::<f32>::try_from(&host).ctx("reading gradient norms")?;
+        self.push_epoch_values(epoch, first_step, losses, &norms)
+    }
+
+    /// Appends one epoch from values read already: each step's loss and gradient norm.
+    pub(crate) fn push_epoch_values(
+        &mut self,
+        epoch: usize,
+        first_step: u64,
+        losses: &[f32],
+        norms: &[f32],
+    ) -> Result<(), StageError> {
         if let Some((s, v)) = norms.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(StageError::numerical(format!(
                 "the gradient norm became {v} at epoch {epoch}, step {} of the epoch (step {} \
@@ -82,7 +93,7 @@ impl StepLog {
                 first_step + s as u64
             )));
         }
-        let steps = losses.iter().zip(&norms).enumerate();
+        let steps = losses.iter().zip(norms).enumerate();
         self.rows.extend(steps.map(|(s, (&loss, &norm))| StepRow {
             step: first_step + s as u64,
             epoch,

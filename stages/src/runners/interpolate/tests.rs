@@ -141,7 +141,11 @@ fn from_initial_to_final_weights_the_line_ends_at_both_losses() -> TestResult {
         initial > 2.0 * last,
         "training lowered the loss: {initial} -> {last}"
     );
-    assert_eq!((losses[0], losses[4]), (initial, last));
+    // The line is evaluated with libtorch, the training's own evaluations by the host trainer
+    // (a small MLP), which sums in another order: equal up to rounding.
+    for (got, want) in [(losses[0], initial), (losses[4], last)] {
+        assert!((got - want).abs() <= 1e-6 * want, "{got} on the line, {want} trained");
+    }
     let err = run_stage(
         "interpolate",
         json!({"b_epoch": 3}),

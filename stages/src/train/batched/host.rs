@@ -26,7 +26,9 @@ use tch::{Device, Kind, Tensor};
 use super::host_optim::{self, state_count};
 use crate::error::TchContext;
 
+mod activation;
 mod dense;
+mod pass;
 #[cfg(test)]
 mod tests;
 mod vector;
@@ -139,6 +141,11 @@ pub(crate) struct HostData {
 }
 
 impl HostData {
+    /// The number of examples.
+    pub(crate) fn len(&self) -> usize {
+        self.x.len().checked_div(self.features).unwrap_or(0)
+    }
+
     /// Copies `split` (on the CPU) for a network with `outputs` outputs trained with `loss`.
     pub(crate) fn new(split: &Split, loss: Loss, outputs: usize) -> Result<Self, StageError> {
         if split.x.device() != Device::Cpu {
@@ -197,6 +204,17 @@ pub(crate) struct Epoch<'a> {
     pub(crate) order: &'a [i64],
     /// Threads to spread the runs over.
     pub(crate) threads: usize,
+    /// Also take each step's gradient norm (for a step log).
+    pub(crate) norms: bool,
+}
+
+/// What an epoch on the host gives back, step by step (run `k` of step `s` at
+/// `s · runs + k`), as the libtorch path records them.
+pub(crate) struct EpochLosses {
+    /// Each run's batch loss.
+    pub(crate) losses: Vec<f32>,
+    /// Each run's gradient norm before the update (and before weight decay), when asked for.
+    pub(crate) norms: Option<Vec<f32>>,
 }
 
 /// Every run's values, one run after another: its parameters, then each optimizer state
@@ -273,330 +291,196 @@ impl Records {
     }
 }
 
-/// Trains every run through one epoch; returns the runs' batch losses, step by step (run `k`
-/// of step `s` at `s · runs + k`), as the libtorch path records them.
-pub(crate) fn train_epoch(epoch: &Epoch<'_>, records: &mut Records) -> Vec<f32> {
+/// Trains every run through one epoch.
+pub(crate) fn train_epoch(epoch: &Epoch<'_>, records: &mut Records) -> EpochLosses {
     let stride = records.stride;
     let runs = records.values.len() / stride.max(1);
     let n_train = epoch.order.len() / runs.max(1);
     let batches = n_train.div_ceil(epoch.batch_size.max(1));
     let mut losses = vec![0f32; runs * batches];
-    let threads = epoch.threads.clamp(1, runs.max(1));
-    let per_thread = runs.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut work = records
-            .values
-            .chunks_mut(stride * per_thread)
-            .zip(losses.chunks_mut(batches * per_thread))
-            .zip(epoch.order.chunks(n_train * per_thread));
-        let first = work.next();
-        for ((values, losses), order) in work {
-            scope.spawn(move || train_runs(epoch, values, stride, order, losses));
-        }
-        if let Some(((values, losses), order)) = first {
-            train_runs(epoch, values, stride, order, losses);
-        }
-    });
-    // Run-major to step-major.
-    let mut by_step = vec![0f32; runs * batches];
-    for k in 0..runs {
-        for s in 0..batches {
-            by_step[s * runs + k] = losses[k * batches + s];
-        }
+    let mut norms = vec![0f32; if epoch.norms { runs * batches } else { 0 }];
+    let per_thread = runs.div_ceil(epoch.threads.clamp(1, runs.max(1)));
+    let norm_chunk = if epoch.norms { batches * per_thread } else { 0 };
+    let mut norm_chunks = norms.chunks_mut(norm_chunk.max(1));
+    let work = records
+        .values
+        .chunks_mut(stride * per_thread)
+        .zip(losses.chunks_mut(batches * per_thread))
+        .zip(epoch.order.chunks(n_train * per_thread))
+        .map(|((values, losses), order)| TrainRuns {
+            epoch,
+            values,
+            stride,
+            order,
+            losses,
+            norms: norm_chunks.next().unwrap_or_default(),
+        });
+    in_threads(work);
+    EpochLosses {
+        losses: by_step(&losses, runs, batches),
+        norms: epoch.norms.then(|| by_step(&norms, runs, batches)),
     }
-    by_step
 }
 
-/// Trains the runs of `values` (records of `stride` values each) through the epoch with the
-/// fastest loops this processor runs.
-fn train_runs(
-    epoch: &Epoch<'_>,
-    values: &mut [f32],
-    stride: usize,
-    order: &[i64],
-    losses: &mut [f32],
-) {
+/// Run-major values (`runs` of `steps` each) in step-major order.
+fn by_step(values: &[f32], runs: usize, steps: usize) -> Vec<f32> {
+    let mut out = vec![0f32; runs * steps];
+    for k in 0..runs {
+        for s in 0..steps {
+            out[s * runs + k] = values[k * steps + s];
+        }
+    }
+    out
+}
+
+/// Every run's `[loss sum, correct answers]` on all of `data`, in batches of `batch`, from
+/// its parameters in `params` (records of the parameters alone), as
+/// [`crate::train::evaluate::sums`] gives them for a model.
+pub(crate) fn evaluate(
+    net: &DenseNet,
+    data: &HostData,
+    params: &Records,
+    batch: usize,
+    threads: usize,
+) -> Vec<[f64; 2]> {
+    let stride = params.stride;
+    let runs = params.values.len() / stride.max(1);
+    let mut sums = vec![[0f64; 2]; runs];
+    let per_thread = runs.div_ceil(threads.clamp(1, runs.max(1)));
+    let work = params
+        .values
+        .chunks(stride * per_thread)
+        .zip(sums.chunks_mut(per_thread))
+        .map(|(values, sums)| EvaluateRuns {
+            net,
+            data,
+            batch: batch.max(1),
+            values,
+            stride,
+            sums,
+        });
+    in_threads(work);
+    sums
+}
+
+/// Work that runs with the fastest vector type this processor has (see [`dispatch`]).
+trait VectorJob: Send {
+    fn run<V: Vector>(self);
+}
+
+/// Runs each job in its own thread (the first in this one) and waits for all.
+fn in_threads<J: VectorJob>(jobs: impl Iterator<Item = J>) {
+    std::thread::scope(|scope| {
+        let mut jobs = jobs;
+        let first = jobs.next();
+        for job in jobs {
+            scope.spawn(move || dispatch(job));
+        }
+        if let Some(job) = first {
+            dispatch(job);
+        }
+    });
+}
+
+/// Runs `job` with AVX2 registers where the processor has AVX2 and FMA, else portably.
+fn dispatch<J: VectorJob>(job: J) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the processor has just been seen to have both features.
-        unsafe { train_runs_avx2(epoch, values, stride, order, losses) };
+        unsafe { run_with_avx2(job) };
         return;
     }
-    train_runs_with::<Portable>(epoch, values, stride, order, losses);
+    job.run::<Portable>();
 }
 
-/// [`train_runs_with`] compiled for AVX2 and FMA.
+/// `job` compiled for AVX2 and FMA (its `run` is inlined here).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn train_runs_avx2(
-    epoch: &Epoch<'_>,
-    values: &mut [f32],
+fn run_with_avx2<J: VectorJob>(job: J) {
+    job.run::<Avx2>();
+}
+
+/// Some runs of a batch through one epoch.
+struct TrainRuns<'a, 'e> {
+    epoch: &'a Epoch<'e>,
+    /// The runs' records, `stride` values each.
+    values: &'a mut [f32],
     stride: usize,
-    order: &[i64],
-    losses: &mut [f32],
-) {
-    train_runs_with::<Avx2>(epoch, values, stride, order, losses);
+    /// Their example orders, one after another.
+    order: &'a [i64],
+    /// Their batch losses, run after run.
+    losses: &'a mut [f32],
+    /// Their gradient norms, run after run (empty when not asked for).
+    norms: &'a mut [f32],
 }
 
-/// Buffers of one thread: each layer's input and output, two gradient buffers and the
-/// gradient of a run's parameters.
-struct Workspace {
-    acts: Vec<Vec<f32>>,
-    grad: [Vec<f32>; 2],
-    params_grad: Vec<f32>,
-    /// Examples per buffer row: the batch size rounded up to a multiple of
-    /// [`dense::ROW_BLOCK`] (the rest of a row is padding, with zero gradients).
-    row: usize,
-}
-
-impl Workspace {
-    fn new(net: &DenseNet, batch_size: usize) -> Self {
-        let row = batch_size.div_ceil(dense::ROW_BLOCK).max(1) * dense::ROW_BLOCK;
-        let widest = net.widths.iter().copied().max().unwrap_or(0);
-        Self {
-            acts: net.widths.iter().map(|&w| vec![0f32; w * row]).collect(),
-            grad: [vec![0f32; widest * row], vec![0f32; widest * row]],
-            params_grad: vec![0f32; net.params],
-            row,
+impl VectorJob for TrainRuns<'_, '_> {
+    /// Each run in turn through every step of the epoch: forward and backward pass, then the
+    /// optimizer's update, all in this thread's workspace.
+    #[inline(always)]
+    fn run<V: Vector>(self) {
+        let (epoch, stride) = (self.epoch, self.stride);
+        let net = epoch.net;
+        let mut ws = pass::Workspace::new(net, epoch.batch_size);
+        let runs = self.values.len() / stride.max(1);
+        let n_train = self.order.len() / runs.max(1);
+        let bs = epoch.batch_size.max(1);
+        let batches = n_train.div_ceil(bs);
+        let p = net.params;
+        let states = state_count(epoch.optimizer);
+        for k in 0..runs {
+            let record = &mut self.values[k * stride..(k + 1) * stride];
+            let (params, state) = record.split_at_mut(p);
+            let (s0, s1) = state.split_at_mut(if states > 1 { p } else { state.len() });
+            let run_order = &self.order[k * n_train..(k + 1) * n_train];
+            for s in 0..batches {
+                let index = &run_order[s * bs..((s + 1) * bs).min(n_train)];
+                self.losses[k * batches + s] =
+                    pass::step::<V>(net, epoch.data, params, index, &mut ws);
+                if let Some(norm) = self.norms.get_mut(k * batches + s) {
+                    *norm = ws.params_grad.iter().map(|g| g * g).sum::<f32>().sqrt();
+                }
+                host_optim::update(
+                    epoch.optimizer,
+                    epoch.steps + s as u64,
+                    params,
+                    &mut ws.params_grad,
+                    s0,
+                    s1,
+                );
+            }
         }
     }
 }
 
-/// Each run of `values` in turn through every step of the epoch: forward and backward pass,
-/// then the optimizer's update, all in this thread's workspace.
-#[inline(always)]
-fn train_runs_with<V: Vector>(
-    epoch: &Epoch<'_>,
-    values: &mut [f32],
+/// Some runs of a batch scored on a split.
+struct EvaluateRuns<'a> {
+    net: &'a DenseNet,
+    data: &'a HostData,
+    batch: usize,
+    /// The runs' parameters, `stride` values each.
+    values: &'a [f32],
     stride: usize,
-    order: &[i64],
-    losses: &mut [f32],
-) {
-    let net = epoch.net;
-    let mut ws = Workspace::new(net, epoch.batch_size);
-    let runs = values.len() / stride.max(1);
-    let n_train = order.len() / runs.max(1);
-    let bs = epoch.batch_size.max(1);
-    let batches = n_train.div_ceil(bs);
-    let p = net.params;
-    let states = state_count(epoch.optimizer);
-    for k in 0..runs {
-        let record = &mut values[k * stride..(k + 1) * stride];
-        let (params, state) = record.split_at_mut(p);
-        let (s0, s1) = state.split_at_mut(if states > 1 { p } else { state.len() });
-        let run_order = &order[k * n_train..(k + 1) * n_train];
-        for s in 0..batches {
-            let index = &run_order[s * bs..((s + 1) * bs).min(n_train)];
-            losses[k * batches + s] = step::<V>(net, epoch.data, params, index, &mut ws);
-            host_optim::update(
-                epoch.optimizer,
-                epoch.steps + s as u64,
-                params,
-                &mut ws.params_grad,
-                s0,
-                s1,
-            );
-        }
-    }
+    sums: &'a mut [[f64; 2]],
 }
 
-/// One forward and backward pass of one run on the examples `index`; leaves the gradient of
-/// the batch's mean loss in `ws.params_grad` and returns that loss.
-#[inline(always)]
-fn step<V: Vector>(
-    net: &DenseNet,
-    data: &HostData,
-    params: &[f32],
-    index: &[i64],
-    ws: &mut Workspace,
-) -> f32 {
-    let (n, row) = (index.len(), ws.row);
-    gather(data, index, &mut ws.acts[0], row);
-    for (i, layer) in net.layers.iter().enumerate() {
-        let (done, rest) = ws.acts.split_at_mut(i + 1);
-        let (src, dst) = (&done[i], &mut rest[0]);
-        match *layer {
-            Layer::Dense {
-                inp,
-                out,
-                weight,
-                bias,
-            } => dense::forward::<V>(
-                &params[weight..weight + out * inp],
-                &params[bias..bias + out],
-                src,
-                dst,
-                inp,
-                row,
-            ),
-            Layer::Act(act) => activate(act, &src[..], dst),
-        }
-    }
-    // The gradient with respect to the current layer's output, and room for its input's.
-    let [g, other] = &mut ws.grad;
-    let outputs = net.outputs();
-    let loss = loss_gradient(
-        data,
-        index,
-        &ws.acts[net.layers.len()],
-        &mut g[..outputs * row],
-        row,
-        n,
-    );
-    let (mut g, mut other) = (g, other);
-    for (i, layer) in net.layers.iter().enumerate().rev() {
-        let (src, dst) = (&ws.acts[i], &ws.acts[i + 1]);
-        match *layer {
-            Layer::Dense {
-                inp,
-                out,
-                weight,
-                bias,
-            } => {
-                let (head, tail) = ws.params_grad.split_at_mut(weight.max(bias));
-                let (g_weight, g_bias) = if weight < bias {
-                    (&mut head[weight..weight + out * inp], &mut tail[..out])
-                } else {
-                    (&mut tail[..out * inp], &mut head[bias..bias + out])
-                };
-                dense::param_grads::<V>(&g[..out * row], src, g_weight, g_bias, inp, row);
-                if i > 0 {
-                    dense::input_grad::<V>(
-                        &params[weight..weight + out * inp],
-                        &g[..out * row],
-                        &mut other[..inp * row],
-                        inp,
-                        row,
-                    );
-                    std::mem::swap(&mut g, &mut other);
-                }
+impl VectorJob for EvaluateRuns<'_> {
+    #[inline(always)]
+    fn run<V: Vector>(self) {
+        let mut ws = pass::Workspace::new(self.net, self.batch);
+        let len = self.data.len();
+        let mut index = Vec::with_capacity(self.batch);
+        for (params, sums) in self.values.chunks(self.stride).zip(self.sums) {
+            let mut start = 0;
+            while start < len {
+                let end = (start + self.batch).min(len);
+                index.clear();
+                index.extend(start as i64..end as i64);
+                let batch = pass::eval_sums::<V>(self.net, self.data, params, &index, &mut ws);
+                sums[0] += batch[0];
+                sums[1] += batch[1];
+                start = end;
             }
-            Layer::Act(act) if i > 0 => activation_grad(act, src, dst, &mut g[..dst.len()]),
-            Layer::Act(_) => {}
-        }
-    }
-    loss
-}
-
-/// Copies the inputs of the examples `index` into `dst`, feature-major, zeros past the batch.
-#[inline(always)]
-fn gather(data: &HostData, index: &[i64], dst: &mut [f32], row: usize) {
-    let f = data.features;
-    dst.fill(0.0);
-    for (b, &i) in index.iter().enumerate() {
-        let example = &data.x[i as usize * f..(i as usize + 1) * f];
-        for (j, &v) in example.iter().enumerate() {
-            dst[j * row + b] = v;
-        }
-    }
-}
-
-/// SELU's constants, as libtorch has them.
-const SELU_ALPHA: f32 = 1.673_263_2;
-const SELU_SCALE: f32 = 1.050_701;
-/// Above this input softplus is the identity (libtorch's default threshold).
-const SOFTPLUS_THRESHOLD: f32 = 20.0;
-
-/// `dst = act(src)`, as libtorch computes it (a NaN stays a NaN).
-#[inline(always)]
-fn activate(act: Activation, src: &[f32], dst: &mut [f32]) {
-    let pairs = dst.iter_mut().zip(src);
-    match act {
-        Activation::Relu => pairs.for_each(|(y, &x)| *y = if x < 0.0 { 0.0 } else { x }),
-        Activation::Tanh => pairs.for_each(|(y, &x)| *y = x.tanh()),
-        Activation::Sigmoid => pairs.for_each(|(y, &x)| *y = 1.0 / (1.0 + (-x).exp())),
-        Activation::Elu => pairs.for_each(|(y, &x)| *y = if x > 0.0 { x } else { x.exp_m1() }),
-        Activation::Selu => pairs.for_each(|(y, &x)| {
-            *y = if x > 0.0 {
-                SELU_SCALE * x
-            } else {
-                SELU_SCALE * SELU_ALPHA * x.exp_m1()
-            }
-        }),
-        Activation::Softplus => pairs.for_each(|(y, &x)| {
-            *y = if x > SOFTPLUS_THRESHOLD {
-                x
-            } else {
-                x.exp().ln_1p()
-            }
-        }),
-    }
-}
-
-/// `g ← g·act'(x)` from the activation's input `x` and output `y`, as libtorch's backward
-/// passes compute it.
-#[inline(always)]
-fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32]) {
-    let triples = g.iter_mut().zip(x).zip(y);
-    match act {
-        Activation::Relu => triples.for_each(|((g, _), &y)| *g = if y <= 0.0 { 0.0 } else { *g }),
-        Activation::Tanh => triples.for_each(|((g, _), &y)| *g *= 1.0 - y * y),
-        Activation::Sigmoid => triples.for_each(|((g, _), &y)| *g *= (1.0 - y) * y),
-        Activation::Elu => triples.for_each(|((g, _), &y)| {
-            if y <= 0.0 {
-                *g *= y + 1.0;
-            }
-        }),
-        Activation::Selu => triples.for_each(|((g, _), &y)| {
-            *g *= if y <= 0.0 {
-                y + SELU_SCALE * SELU_ALPHA
-            } else {
-                SELU_SCALE
-            }
-        }),
-        Activation::Softplus => triples.for_each(|((g, &x), _)| {
-            if x <= SOFTPLUS_THRESHOLD {
-                let z = x.exp();
-                *g *= z / (z + 1.0);
-            }
-        }),
-    }
-}
-
-/// The batch's mean loss; writes its gradient with respect to the outputs `out` into `g`
-/// (zeros past the batch).
-#[inline(always)]
-fn loss_gradient(
-    data: &HostData,
-    index: &[i64],
-    out: &[f32],
-    g: &mut [f32],
-    row: usize,
-    n: usize,
-) -> f32 {
-    g.fill(0.0);
-    let outputs = out.len() / row;
-    match &data.y {
-        Targets::Values(targets) => {
-            // The mean over every output value, as `mse_loss` takes it.
-            let count = (n * outputs) as f32;
-            let mut sum = 0f32;
-            for (b, &i) in index.iter().enumerate() {
-                for o in 0..outputs {
-                    let d = out[o * row + b] - targets[i as usize * outputs + o];
-                    sum += d * d;
-                    g[o * row + b] = 2.0 * d / count;
-                }
-            }
-            sum / count
-        }
-        Targets::Labels(labels) => {
-            // Softmax cross-entropy, averaged over the examples.
-            let mut sum = 0f32;
-            for (b, &i) in index.iter().enumerate() {
-                let label = labels[i as usize];
-                let logit = |o: usize| out[o * row + b];
-                let max = (0..outputs).map(logit).fold(f32::NEG_INFINITY, f32::max);
-                let total: f32 = (0..outputs).map(|o| (logit(o) - max).exp()).sum();
-                let log_total = max + total.ln();
-                sum += log_total - logit(label);
-                for o in 0..outputs {
-                    let p = (logit(o) - log_total).exp();
-                    let target = if o == label { 1.0 } else { 0.0 };
-                    g[o * row + b] = (p - target) / n as f32;
-                }
-            }
-            sum / n as f32
         }
     }
 }

@@ -7,8 +7,9 @@ use pipeline_kinds::model::spec::ModelSpec;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
+use super::pass::{Workspace, step};
 use super::vector::Portable;
-use super::{DenseNet, HostData, Workspace, step};
+use super::{DenseNet, HostData};
 use crate::model::network::{Weights, forward};
 use crate::testing::torch_lock;
 use crate::train::data::Split;
