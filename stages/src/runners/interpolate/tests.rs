@@ -144,7 +144,10 @@ fn from_initial_to_final_weights_the_line_ends_at_both_losses() -> TestResult {
     // The line is evaluated with libtorch, the training's own evaluations by the host trainer
     // (a small MLP), which sums in another order: equal up to rounding.
     for (got, want) in [(losses[0], initial), (losses[4], last)] {
-        assert!((got - want).abs() <= 1e-6 * want, "{got} on the line, {want} trained");
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "{got} on the line, {want} trained"
+        );
     }
     let err = run_stage(
         "interpolate",
