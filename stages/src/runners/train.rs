@@ -29,24 +29,10 @@ const DATA_ORDER_STREAM: u64 = 0x6461_7461_6f72_6465;
 
 /// Trains the model of `p` on the stage's `data` input and writes its outputs.
 pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageError> {
-    init_torch(ctx.threads, ctx.seed);
-    let device = torch_device(ctx.device)?;
-    let data = Dataset::load(&ctx.inputs.one("data")?.dir)?;
-    let loss = Loss::resolve(p.loss, data.info.task)?;
-    let plan = plan(&p.model, &data.info.input_shape, data.info.outputs())?;
-    let info = ModelInfo::new(&p.model, &plan, &data.info);
-    let (train, test) = prepare(&data, device)?;
-    drop(data);
-    if batched::host_trains(&plan, &train) {
+    let splits = Splits::load(&p, ctx)?;
+    if batched::host_trains(&splits.plan, &splits.train) {
         // The host trainer is several times faster for such models, and a run trained by it
         // alone gets exactly the numbers it would get in a batch.
-        let splits = Splits {
-            loss,
-            plan: &plan,
-            info: &info,
-            train: &train,
-            test: &test,
-        };
         let mut steps = StepLog::default();
         let log = p.log_steps.then_some(&mut steps);
         fit_batch(&p, std::slice::from_ref(ctx), &splits, log)?
@@ -54,6 +40,14 @@ pub(crate) fn run(p: TrainParams, ctx: &StageContext<'_>) -> Result<(), StageErr
             .unwrap_or_else(|| Err(StageError::bug("a batch of one gave no result")))?;
         return write_steps(ctx, &p, &steps);
     }
+    let Splits {
+        loss,
+        plan,
+        info,
+        train,
+        test,
+    } = splits;
+    let device = train.x.device();
     let weights = Weights::init(&plan, device)?;
     tracing::debug!(parameters = info.parameters, "model initialised");
     let mut steps = StepLog::default();
@@ -124,31 +118,36 @@ fn train_batch(
     if p.log_steps {
         return Err(StageError::bug("a training with a step log was batched"));
     }
-    init_torch(first.threads, first.seed);
-    let device = torch_device(first.device)?;
-    let data = Dataset::load(&first.inputs.one("data")?.dir)?;
-    let loss = Loss::resolve(p.loss, data.info.task)?;
-    let plan = plan(&p.model, &data.info.input_shape, data.info.outputs())?;
-    let info = ModelInfo::new(&p.model, &plan, &data.info);
-    let (train, test) = prepare(&data, device)?;
-    drop(data);
-    let splits = Splits {
-        loss,
-        plan: &plan,
-        info: &info,
-        train: &train,
-        test: &test,
-    };
-    fit_batch(p, ctxs, &splits, None)
+    fit_batch(p, ctxs, &Splits::load(p, first)?, None)
 }
 
-/// What a batch trains on: the loss, the model and the data, prepared once.
-struct Splits<'a> {
+/// What a training works on: the loss, the model and the data, prepared once.
+struct Splits {
     loss: Loss,
-    plan: &'a pipeline_kinds::model::plan::Plan,
-    info: &'a ModelInfo,
-    train: &'a crate::train::data::Split,
-    test: &'a crate::train::data::Split,
+    plan: pipeline_kinds::model::plan::Plan,
+    info: ModelInfo,
+    train: crate::train::data::Split,
+    test: crate::train::data::Split,
+}
+
+impl Splits {
+    /// Sets libtorch up for `ctx` (threads, seed) and loads its `data` input on its device.
+    fn load(p: &TrainParams, ctx: &StageContext<'_>) -> Result<Self, StageError> {
+        init_torch(ctx.threads, ctx.seed);
+        let device = torch_device(ctx.device)?;
+        let data = Dataset::load(&ctx.inputs.one("data")?.dir)?;
+        let loss = Loss::resolve(p.loss, data.info.task)?;
+        let plan = plan(&p.model, &data.info.input_shape, data.info.outputs())?;
+        let info = ModelInfo::new(&p.model, &plan, &data.info);
+        let (train, test) = prepare(&data, device)?;
+        Ok(Self {
+            loss,
+            plan,
+            info,
+            train,
+            test,
+        })
+    }
 }
 
 /// Trains the runs of `ctxs` as one batch and writes each one's outputs; one result per run.
@@ -156,7 +155,7 @@ struct Splits<'a> {
 fn fit_batch(
     p: &TrainParams,
     ctxs: &[StageContext<'_>],
-    splits: &Splits<'_>,
+    splits: &Splits,
     steps: Option<&mut StepLog>,
 ) -> Result<Vec<Result<(), StageError>>, StageError> {
     let Splits {
@@ -165,7 +164,8 @@ fn fit_batch(
         info,
         train,
         test,
-    } = *splits;
+    } = splits;
+    let loss = *loss;
     let device = train.x.device();
     let seeds: Vec<u64> = ctxs.iter().map(|c| c.seed).collect();
     let stacked = Stacked::init(plan, &seeds, device)?;

@@ -43,11 +43,22 @@ fn the_centre_of_the_surface_is_the_trained_model_and_runs_repeat() -> TestResul
     );
     let losses = table.f64s("loss")?;
     let trained = Table::read_parquet(&model.join(METRICS_FILE))?.filter_eq("split", "train")?;
-    let trained = trained.f64s("loss")?.last().copied().flatten();
-    assert_eq!(losses[12], trained, "the centre is the trained weights");
+    let trained = trained
+        .f64s("loss")?
+        .last()
+        .copied()
+        .flatten()
+        .ok_or("no trained loss")?;
+    // The surface is evaluated with libtorch, the training's own evaluations by the host
+    // trainer (a small MLP), which sums in another order: equal up to rounding.
+    let centre = losses[12].ok_or("no loss at the centre")?;
+    assert!(
+        (centre - trained).abs() <= 1e-6 * trained,
+        "the centre is the trained weights: {centre} vs {trained}"
+    );
     let highest = losses.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
     assert!(
-        highest > trained.unwrap_or(f64::MAX),
+        highest > trained,
         "moving away raises the loss somewhere"
     );
     Ok(())
