@@ -20,7 +20,7 @@ use serde_json::json;
 use tch::{Kind, Tensor};
 
 use crate::analysis::flat_loss::FlatLoss;
-use crate::analysis::input_grad::{InputModel, loss_gradient_norms};
+use crate::analysis::input_grad::{InputModel, figures};
 use crate::analysis::progress::Ticker;
 use crate::analysis::random_box::sampled_loss_sums;
 use crate::error::TchContext;
@@ -344,14 +344,10 @@ fn sensitivity() -> Result<(f64, u64), StageError> {
         let mut total = 0.0;
         let mut start = 0;
         while start < count {
-            let x = data
-                .x
-                .f_narrow(0, start, 1000)
-                .and_then(|x| x.f_detach()?.f_set_requires_grad(true))
-                .ctx("slicing")?;
+            let x = data.x.f_narrow(0, start, 1000).ctx("slicing")?;
             let y = data.y.f_narrow(0, start, 1000).ctx("slicing")?;
-            let (_, _, norms) = loss_gradient_norms(&model, &x, &y, false)?;
-            total += norms
+            total += figures(&model, &x, &y, false)?
+                .grad_norm
                 .f_square()
                 .and_then(|n| n.f_sum(Kind::Double))
                 .and_then(|n| n.f_double_value(&[]))
