@@ -369,13 +369,7 @@ fn sharpness() -> Result<(f64, u64), StageError> {
     let ctx = env.ctx(0);
     let (plan, weights) = cnn_subject()?;
     let examples = random_images(1000, [1, 28, 28])?;
-    let f = FlatLoss {
-        plan: &plan,
-        buffers: &weights.buffers,
-        loss: Loss::CrossEntropy,
-        examples: &examples,
-        batch: 1000,
-    };
+    let f = FlatLoss::new(&plan, &weights.buffers, Loss::CrossEntropy, &examples, 1000);
     let theta = weights.flat.f_detach_copy().ctx("copying weights")?;
     let half_width = theta.f_full_like(1e-4).ctx("making the box")?;
     let mut ticker = Ticker::new(&ctx, 1005, "perturbations");

@@ -117,6 +117,20 @@ pub(crate) fn forward(
     run_ops(plan, 0, params, buffers, x.shallow_clone(), false, train)
 }
 
+/// The evaluation-mode forward pass from operation `first` on, given `h`, the output of the
+/// operations before it, made by the caller for this pass alone (so that an activation may
+/// overwrite it): for a caller that computes the first layers its own way.
+pub(crate) fn forward_rest(
+    plan: &Plan,
+    first: usize,
+    params: &[Tensor],
+    buffers: &[Tensor],
+    h: Tensor,
+) -> Result<Tensor, StageError> {
+    check_counts(plan, params, buffers)?;
+    run_ops(plan, first, params, buffers, h, true, false)
+}
+
 fn check_counts(plan: &Plan, params: &[Tensor], buffers: &[Tensor]) -> Result<(), StageError> {
     if params.len() != plan.params.len() || buffers.len() != plan.buffers.len() {
         return Err(StageError::bug(format!(
