@@ -93,9 +93,11 @@ fn outputs_from_the_columns_equal_the_plain_forward_pass() -> TestResult {
         let w = weights(&p)?;
         let params = views(&p, &w.flat.detach())?;
         let data = split(11, input)?;
-        // One batch, and batches of 4, 4 and 3.
-        for batch in [11, 4] {
-            let first = FirstConv::new(&p, &data, batch, MAX_VALUES)?.ok_or("no columns")?;
+        // One batch, batches of 4, 4 and 3, and one batch in slices of 972 values (3 examples
+        // of the first model, 9 of the second; the last slice shorter).
+        for (batch, slice) in [(11, SLICE_VALUES), (4, SLICE_VALUES), (11, 972)] {
+            let mut first = FirstConv::new(&p, &data, batch, MAX_VALUES)?.ok_or("no columns")?;
+            first.slice_values = slice;
             let factors = first.factors(&params)?;
             let mut start = 0;
             for i in 0..first.columns.len() {
