@@ -79,8 +79,8 @@ pub(crate) struct Factors {
     /// The kernel and bias side by side, `[C·k·k + 1, F]` channels last, `[F, C·k·k + 1]`
     /// channels first.
     kernel: Tensor,
-    /// Channels last, the dense layer's weight, transposed (`[F·L, out]`) with its inputs in
-    /// (position, channel) order, and its bias.
+    /// Channels last, the dense layer's weight with its inputs in (position, channel) order
+    /// (`[out, L·F]`), and its bias as a column (`[out, 1]`).
     dense: Option<(Tensor, Tensor)>,
 }
 
@@ -152,7 +152,7 @@ impl<'a> FirstConv<'a> {
                         .ctx("transposing the first kernel")?,
                     dense: Some((
                         self.permuted_dense(&params[weight])?,
-                        params[bias].shallow_clone(),
+                        params[bias].f_unsqueeze(1).ctx("shaping the dense bias")?,
                     )),
                 }
             }
@@ -164,13 +164,13 @@ impl<'a> FirstConv<'a> {
     }
 
     /// A dense weight `[out, F·L]` over inputs in (channel, position) order, permuted to
-    /// (position, channel) order and transposed, `[L·F, out]`.
+    /// (position, channel) order.
     fn permuted_dense(&self, weight: &Tensor) -> Result<Tensor, StageError> {
         let outputs = weight.size().first().copied().unwrap_or(0);
         let positions = self.out_hw[0] * self.out_hw[1];
         weight
             .f_reshape([outputs, -1, positions])
-            .and_then(|w| w.f_permute([2, 1, 0])?.f_reshape([-1, outputs]))
+            .and_then(|w| w.f_transpose(1, 2)?.f_reshape([outputs, -1]))
             .ctx("permuting the dense weight")
     }
 
@@ -208,7 +208,7 @@ impl<'a> FirstConv<'a> {
     /// examples whose first-layer output fits the processor's cache (see [`SLICE_VALUES`]),
     /// one buffer serving every slice: the convolution, the element-wise operations in
     /// place, the flatten at `flatten` as a view in (position, channel) order, and the dense
-    /// layer with its weight permuted to match, written into the slice's rows of the
+    /// layer with its weight permuted to match, written into the slice's part of the
     /// output.
     fn head(
         &self,
@@ -229,7 +229,10 @@ impl<'a> FirstConv<'a> {
         let alloc = |shape: &[i64]| {
             Tensor::f_empty(shape, (columns.kind(), columns.device())).ctx("allocating")
         };
-        let out = alloc(&[len, weight.size()[1]])?;
+        // The dense layer's output, transposed: `[out, n]` takes each slice's product as
+        // `weight × hᵀ`, which MKL computes about a fifth faster than `h × weightᵀ` for
+        // so few outputs.
+        let out = alloc(&[weight.size()[0], len])?;
         let slice_len = (self.slice_values / (positions * filters)).clamp(1, len.max(1));
         let buffer = alloc(&[slice_len * positions, filters])?;
         let mut start = 0;
@@ -253,14 +256,16 @@ impl<'a> FirstConv<'a> {
                 h = result.ctx(&format!("forward pass of operation {i} ({op:?})"))?;
             }
             let _ = out
-                .f_narrow(0, start, n)
-                .and_then(|rows| bias.f_addmm_out(&rows, &h, weight))
+                .f_narrow(1, start, n)
+                .and_then(|columns| bias.f_addmm_out(&columns, weight, &h.f_tr()?))
                 .ctx(&format!(
                     "forward pass of operation {dense} (the dense layer)"
                 ))?;
             start += n;
         }
-        Ok(out)
+        out.f_tr()
+            .and_then(|o| o.f_contiguous())
+            .ctx("transposing the dense layer's output")
     }
 }
 
