@@ -80,9 +80,10 @@ pub(crate) fn per_example(
 }
 
 /// The most values a slice of a batch may hold in its widest activation in the backward pass
-/// by hand: 3 Mi `f32`s (12 MB), 250 examples of the bench's MNIST CNN, which it ran fastest
-/// with (32k examples/s against 30k with slices of 334 or 200, 27k with 1,000 in one).
-const SLICE_VALUES: i64 = 3 << 20;
+/// by hand: 6 Mi `f32`s (24 MB), 500 examples of the bench's MNIST CNN, which it ran fastest
+/// with (35-36k examples/s against 33k with slices of 250, 30-32k with 334 and 29-30k with
+/// 1,000 in one).
+const SLICE_VALUES: i64 = 6 << 20;
 
 /// Per-example figures of one batch, each `[B]` but the outputs.
 pub(crate) struct Figures {
