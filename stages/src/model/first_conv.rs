@@ -39,12 +39,12 @@ use crate::train::data::Split;
 /// evaluated the plain way.
 pub(crate) const MAX_VALUES: i64 = 1 << 26;
 
-/// The most values of a channels-last first layer's output computed at once: 256 Ki (1 MB
-/// of `f32`, 24 MNIST-CNN examples), so that it stays in the processor's (2 MB) second-level
+/// The most values of a channels-last first layer's output computed at once: 128 Ki (512 KB
+/// of `f32`, 12 MNIST-CNN examples), so that it stays in the processor's (2 MB) second-level
 /// cache through the activation and the dense layer that read it again. For the bench's CNN
-/// that took the whole evaluation from 13 ms per 1,000 images (in one) to 9 (slices of 12
-/// or 24 examples ran alike; 48, 10 ms).
-const SLICE_VALUES: i64 = 1 << 18;
+/// that took an evaluation of 1,000 images from 13 ms in one slice to 7.3 (134-138
+/// evaluations/s; slices of 6 or 24 examples gave 129-131, of 48, 97).
+const SLICE_VALUES: i64 = 1 << 17;
 
 /// The layout of the first convolution's output.
 #[derive(Clone, Copy, Debug, PartialEq)]
