@@ -20,7 +20,7 @@ use serde_json::json;
 use tch::{Kind, Tensor};
 
 use crate::analysis::flat_loss::FlatLoss;
-use crate::analysis::input_grad::{InputModel, loss_gradient_norms};
+use crate::analysis::input_grad::{InputModel, figures};
 use crate::analysis::progress::Ticker;
 use crate::analysis::random_box::sampled_loss_sums;
 use crate::error::TchContext;
@@ -398,14 +398,10 @@ fn sensitivity() -> Result<(f64, u64), StageError> {
         let mut total = 0.0;
         let mut start = 0;
         while start < count {
-            let x = data
-                .x
-                .f_narrow(0, start, 1000)
-                .and_then(|x| x.f_detach()?.f_set_requires_grad(true))
-                .ctx("slicing")?;
+            let x = data.x.f_narrow(0, start, 1000).ctx("slicing")?;
             let y = data.y.f_narrow(0, start, 1000).ctx("slicing")?;
-            let (_, _, norms) = loss_gradient_norms(&model, &x, &y, false)?;
-            total += norms
+            total += figures(&model, &x, &y, false)?
+                .grad_norm
                 .f_square()
                 .and_then(|n| n.f_sum(Kind::Double))
                 .and_then(|n| n.f_double_value(&[]))
@@ -427,13 +423,7 @@ fn sharpness() -> Result<(f64, u64), StageError> {
     let ctx = env.ctx(0);
     let (plan, weights) = cnn_subject()?;
     let examples = random_images(1000, [1, 28, 28])?;
-    let f = FlatLoss {
-        plan: &plan,
-        buffers: &weights.buffers,
-        loss: Loss::CrossEntropy,
-        examples: &examples,
-        batch: 1000,
-    };
+    let f = FlatLoss::new(&plan, &weights.buffers, Loss::CrossEntropy, &examples, 1000);
     let theta = weights.flat.f_detach_copy().ctx("copying weights")?;
     let half_width = theta.f_full_like(1e-4).ctx("making the box")?;
     let mut ticker = Ticker::new(&ctx, 1005, "perturbations");

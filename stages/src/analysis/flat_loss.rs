@@ -9,15 +9,23 @@
 //! written in place between passes. Everything runs
 //! in evaluation mode, in batches of a fixed size, and the loss is summed per batch in `f64`
 //! and divided by the number of examples at the end, exactly as `train` evaluates.
+//!
+//! The examples never change, so the loss without gradients ([`FlatLoss::sums`], what the
+//! random-perturbation measures evaluate a thousand times) takes a first convolution from the
+//! examples' columns, computed at the first call ([`FirstConv`]); gradients and Hessian
+//! products take the plain forward pass.
+
+use std::cell::OnceCell;
 
 use pipeline_engine::stage::StageError;
 use pipeline_kinds::model::plan::Plan;
 use tch::{Kind, Tensor};
 
 use crate::error::TchContext;
+use crate::model::first_conv::{FirstConv, MAX_VALUES};
 use crate::model::network::{forward, views};
 use crate::train::data::Split;
-use crate::train::evaluate::sums;
+use crate::train::evaluate::{sums, sums_with};
 use crate::train::loss::Loss;
 
 /// The loss of a model with fixed buffers on fixed examples, as a function of its parameters.
@@ -32,20 +40,58 @@ pub(crate) struct FlatLoss<'a> {
     pub(crate) examples: &'a Split,
     /// Examples per batch.
     pub(crate) batch: i64,
+    /// The examples' columns for a first convolution, once [`FlatLoss::sums`] has run
+    /// (`None` inside when the model has none or they would be too large).
+    first_conv: OnceCell<Option<FirstConv<'a>>>,
 }
 
-impl FlatLoss<'_> {
+impl<'a> FlatLoss<'a> {
+    /// The loss of the model `plan` with `buffers` and `loss` on `examples` in batches of
+    /// `batch`.
+    pub(crate) fn new(
+        plan: &'a Plan,
+        buffers: &'a [Tensor],
+        loss: Loss,
+        examples: &'a Split,
+        batch: i64,
+    ) -> Self {
+        Self {
+            plan,
+            buffers,
+            loss,
+            examples,
+            batch,
+            first_conv: OnceCell::new(),
+        }
+    }
+
     /// `[loss sum, correct answers]` with the parameters `params` (views of a point, see
-    /// [`views`]), without gradients, left on the device (see [`sums`]).
+    /// [`views`]), without gradients, left on the device (see [`sums`]); a first convolution
+    /// comes from the examples' columns where they are kept.
     pub(crate) fn sums(&self, params: &[Tensor]) -> Result<Tensor, StageError> {
-        sums(
-            self.plan,
-            params,
-            self.buffers,
-            self.loss,
-            self.examples,
-            self.batch,
-        )
+        let Some(first) = self.first_conv()? else {
+            return sums(
+                self.plan,
+                params,
+                self.buffers,
+                self.loss,
+                self.examples,
+                self.batch,
+            );
+        };
+        let factors = first.factors(params)?;
+        sums_with(self.loss, self.examples, self.batch, |i, _| {
+            first.forward(i, &factors, params, self.buffers)
+        })
+    }
+
+    /// The examples' first-convolution columns, computed at the first call.
+    fn first_conv(&self) -> Result<Option<&FirstConv<'a>>, StageError> {
+        if let Some(first) = self.first_conv.get() {
+            return Ok(first.as_ref());
+        }
+        let first = FirstConv::new(self.plan, self.examples, self.batch, MAX_VALUES)?;
+        Ok(self.first_conv.get_or_init(|| first).as_ref())
     }
 
     /// The mean loss at `point` (an `f64` scalar on the device); its gradient is written into

@@ -17,7 +17,7 @@ use crate::error::TchContext;
 
 /// Batch normalization's running-statistics momentum and epsilon (PyTorch's defaults).
 const BN_MOMENTUM: f64 = 0.1;
-const BN_EPS: f64 = 1e-5;
+pub(crate) const BN_EPS: f64 = 1e-5;
 
 /// A model's tensors: trainable parameters (views into one flat vector) and buffers.
 pub(crate) struct Weights {
@@ -113,6 +113,25 @@ pub(crate) fn forward(
     x: &Tensor,
     train: bool,
 ) -> Result<Tensor, StageError> {
+    check_counts(plan, params, buffers)?;
+    run_ops(plan, 0, params, buffers, x.shallow_clone(), false, train)
+}
+
+/// The evaluation-mode forward pass from operation `first` on, given `h`, the output of the
+/// operations before it, made by the caller for this pass alone (so that an activation may
+/// overwrite it): for a caller that computes the first layers its own way.
+pub(crate) fn forward_rest(
+    plan: &Plan,
+    first: usize,
+    params: &[Tensor],
+    buffers: &[Tensor],
+    h: Tensor,
+) -> Result<Tensor, StageError> {
+    check_counts(plan, params, buffers)?;
+    run_ops(plan, first, params, buffers, h, true, false)
+}
+
+fn check_counts(plan: &Plan, params: &[Tensor], buffers: &[Tensor]) -> Result<(), StageError> {
     if params.len() != plan.params.len() || buffers.len() != plan.buffers.len() {
         return Err(StageError::bug(format!(
             "forward pass given {} parameters and {} buffers for a model of {} and {}",
@@ -122,14 +141,26 @@ pub(crate) fn forward(
             plan.buffers.len()
         )));
     }
-    let mut h = x.shallow_clone();
+    Ok(())
+}
+
+/// Operations `first..` of `plan` applied to `h`; `overwritable` says whether `h` may be
+/// overwritten.
+fn run_ops(
+    plan: &Plan,
+    first: usize,
+    params: &[Tensor],
+    buffers: &[Tensor],
+    mut h: Tensor,
+    mut overwritable: bool,
+    train: bool,
+) -> Result<Tensor, StageError> {
     // Whether `h` was made by this pass and is not kept by its maker for the backward pass, so
     // that an activation may overwrite it rather than allocate another batch-sized tensor (a
     // third of the time of a small CNN's forward pass goes to such memory traffic). Layers
     // keep their inputs, not their outputs; activations keep their outputs, and flatten and
     // dropout pass the status on (in evaluation mode, dropout returns its input itself).
-    let mut overwritable = false;
-    for (i, op) in plan.ops.iter().enumerate() {
+    for (i, op) in plan.ops.iter().enumerate().skip(first) {
         let result = match op {
             Op::Act(act) if overwritable => activate_in_place(*act, &mut h),
             _ => apply(op, &h, params, buffers, train),
@@ -144,7 +175,9 @@ pub(crate) fn forward(
     Ok(h)
 }
 
-fn apply(
+/// One operation applied to `h` (a new tensor or, for flatten and evaluation-mode dropout, a
+/// view of `h` or `h` itself).
+pub(crate) fn apply(
     op: &Op,
     h: &Tensor,
     p: &[Tensor],

@@ -67,13 +67,13 @@ pub(crate) fn run(p: CriticalPointParams, ctx: &StageContext<'_>) -> Result<(), 
         .map(|b| b.f_to_kind(Kind::Double))
         .collect::<Result<Vec<_>, _>>()
         .ctx("converting buffers")?;
-    let f = FlatLoss {
-        plan: &subject.plan,
-        buffers: &buffers,
-        loss: subject.loss,
-        examples: &examples,
-        batch: examples.len,
-    };
+    let f = FlatLoss::new(
+        &subject.plan,
+        &buffers,
+        subject.loss,
+        &examples,
+        examples.len,
+    );
     let start = subject
         .weights
         .flat

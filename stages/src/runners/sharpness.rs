@@ -54,13 +54,13 @@ pub(crate) fn run(p: SharpnessParams, ctx: &StageContext<'_>) -> Result<(), Stag
             examples.len
         ));
     }
-    let f = FlatLoss {
-        plan: &subject.plan,
-        buffers: &subject.weights.buffers,
-        loss: subject.loss,
-        examples: &examples,
-        batch: p.eval_batch_size as i64,
-    };
+    let f = FlatLoss::new(
+        &subject.plan,
+        &subject.weights.buffers,
+        subject.loss,
+        &examples,
+        p.eval_batch_size as i64,
+    );
     let theta = &subject.weights.flat;
     let at_theta = f.sums(&views(&subject.plan, theta)?)?;
     let at_theta = read_f64(&at_theta, "the loss at the trained weights")?;

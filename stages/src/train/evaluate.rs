@@ -60,15 +60,29 @@ pub(crate) fn sums(
     split: &Split,
     batch: i64,
 ) -> Result<Tensor, StageError> {
+    sums_with(loss, split, batch, |_, x| {
+        forward(plan, params, buffers, x, false)
+    })
+}
+
+/// [`sums`] with the model's outputs on each batch given by `outputs` (from the batch's
+/// index and inputs), for callers that compute part of the forward pass their own way.
+pub(crate) fn sums_with(
+    loss: Loss,
+    split: &Split,
+    batch: i64,
+    mut outputs: impl FnMut(usize, &Tensor) -> Result<Tensor, StageError>,
+) -> Result<Tensor, StageError> {
     let _guard = tch::no_grad_guard();
     let device = split.x.device();
     let sums = Tensor::f_zeros([2], (Kind::Double, device)).ctx("allocating evaluation sums")?;
     let mut start = 0;
+    let mut index = 0;
     while start < split.len {
         let n = batch.min(split.len - start);
         let slice = |t: &Tensor| t.f_narrow(0, start, n).ctx("slicing an evaluation batch");
         let (x, y) = (slice(&split.x)?, slice(&split.y)?);
-        let out = forward(plan, params, buffers, &x, false)?;
+        let out = outputs(index, &x)?;
         let batch_loss = loss.sum(&out, &y).ctx("evaluation loss")?;
         let hits = match loss {
             Loss::CrossEntropy => out.f_argmax(1, false).and_then(|p| p.f_eq_tensor(&y)),
@@ -83,6 +97,7 @@ pub(crate) fn sums(
             .f_add_(&batch_sums)
             .ctx("summing losses")?;
         start += n;
+        index += 1;
     }
     Ok(sums)
 }

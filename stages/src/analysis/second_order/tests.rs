@@ -40,13 +40,7 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 fn loss<'a>(plan: &'a Plan, examples: &'a Split) -> FlatLoss<'a> {
-    FlatLoss {
-        plan,
-        buffers: &[],
-        loss: Loss::Mse,
-        examples,
-        batch: examples.len,
-    }
+    FlatLoss::new(plan, &[], Loss::Mse, examples, examples.len)
 }
 
 #[test]

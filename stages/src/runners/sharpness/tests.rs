@@ -149,3 +149,39 @@ fn the_hessian_eigenvalue_matches_an_exact_hessian() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_convolutional_model_is_measured_from_its_first_layers_columns_as_plainly() -> TestResult {
+    let _lock = torch_lock();
+    let root = tempfile::tempdir()?;
+    let data = mnist_subset(root.path(), "mnist", [0, 600], [600, 700])?;
+    let params = json!({
+        "model": {"layers": [{"conv": {"filters": 4, "kernel": 3, "stride": 2}}, "relu",
+                             "flatten", {"dense": 10}]},
+        "epochs": 1,
+    });
+    let subject = (
+        data.clone(),
+        train_model(root.path(), "cnn", &data, params, 1)?,
+    );
+    let params = json!({"epsilon": 0.0, "samples": 3, "ascent_steps": 1, "eval_size": 250,
+                        "power_iterations": 1, "eval_batch_size": 100});
+    let (table, _) = sharpness(root.path(), "zero", &subject, params)?;
+    // The random measure compares losses taken from the columns with the loss at θ taken the
+    // same way: exactly zero without a box.
+    assert_eq!(value(&table, "random")?, 0.0);
+    let (info, plan, weights) = load_model(&subject.1, Device::Cpu)?;
+    let set = Dataset::load(&subject.0)?;
+    let x = normalize(
+        &set.train_x.narrow(0, 0, 250),
+        &info.normalization,
+        Device::Cpu,
+    )?;
+    let out = forward(&plan, &weights.params, &weights.buffers, &x, false)?;
+    let plain = out
+        .cross_entropy_for_logits(&set.train_y.narrow(0, 0, 250))
+        .double_value(&[]);
+    let loss = value(&table, "loss")?;
+    assert!((loss - plain).abs() <= 1e-5 * plain, "{loss} vs {plain}");
+    Ok(())
+}

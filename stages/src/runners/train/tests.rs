@@ -369,13 +369,7 @@ fn logged_steps_are_the_losses_and_gradient_norms_before_each_update() -> TestRe
         &info.normalization,
         tch::Device::Cpu,
     )?;
-    let f = FlatLoss {
-        plan: &plan,
-        buffers: &[],
-        loss: Loss::Mse,
-        examples: &split,
-        batch: 1000,
-    };
+    let f = FlatLoss::new(&plan, &[], Loss::Mse, &split, 1000);
     let grad = initial.flat.zeros_like();
     let _loss = f.gradient(&initial.flat.detach(), &grad)?;
     let want = grad.norm().double_value(&[]);
