@@ -57,9 +57,6 @@ fn the_centre_of_the_surface_is_the_trained_model_and_runs_repeat() -> TestResul
         "the centre is the trained weights: {centre} vs {trained}"
     );
     let highest = losses.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
-    assert!(
-        highest > trained,
-        "moving away raises the loss somewhere"
-    );
+    assert!(highest > trained, "moving away raises the loss somewhere");
     Ok(())
 }
