@@ -279,7 +279,7 @@ The page is self-contained (figures embedded, no scripts, nothing loaded from el
 
 const SHOW_EXAMPLES: &str = "\
 Examples:
-  pipeline show pipelines/hw1-1.yaml 'fit[function=sinc,seed=0,model=deep]'
+  pipeline show pipelines/hw1-1.yaml 'fit[function=sinc,run=0,model=deep]'
   pipeline show pipelines/hw1-1.yaml fit_final --rows 20
   pipeline show pipelines/hw1-1.yaml cnn            # every member of a matrix";
 
@@ -308,7 +308,7 @@ pub struct ShowArgs {
     /// The pipeline and overrides.
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-    /// The stage: a full name (`fit[function=sinc,seed=0,model=deep]`), or a declaration name
+    /// The stage: a full name (`fit[function=sinc,run=0,model=deep]`), or a declaration name
     /// for every member of a matrix.
     pub stage: String,
     /// Rows of each table to print.

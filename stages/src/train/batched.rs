@@ -831,7 +831,7 @@ pub(crate) fn checkpoint_dir(ctx: &StageContext<'_>) -> PathBuf {
 
 /// The message next to a run's progress bar.
 fn progress(mean_loss: f64, state: &RunState) -> String {
-    let mut message = format!("loss={mean_loss:.4}");
+    let mut message = format!("batch_loss={mean_loss:.4}");
     if let Some(test) = state.rows.iter().rev().find(|r| r.split == "test") {
         message.push_str(&format!(" test_loss={:.4}", test.score.loss));
         if let Some(acc) = test.score.accuracy {

@@ -185,7 +185,7 @@ impl Fit<'_> {
                 Ok(mean) => mean,
             };
             let evaluate = epoch.is_multiple_of(self.schedule.eval_every.max(1)) || epoch == epochs;
-            let mut message = format!("loss={mean_loss:.4}");
+            let mut message = format!("batch_loss={mean_loss:.4}");
             if evaluate && let Some(test) = self.evaluate_into(epoch, &mut rows)? {
                 message.push_str(&format!(" test_loss={:.4}", test.loss));
                 if let Some(acc) = test.accuracy {
