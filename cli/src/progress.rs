@@ -193,7 +193,8 @@ impl Observer for Progress {
                 }
                 if by_other_run && !self.quiet {
                     self.line(&format!(
-                        "cached   {stage} (computed meanwhile, by a stage of the same key or another run)"
+                        "cached   {stage} (computed meanwhile, by a stage of the same key or \
+                         another run)"
                     ));
                 } else if self.verbose {
                     self.line(&format!("cached   {stage}"));

@@ -385,7 +385,11 @@ impl BatchedFit<'_> {
             .collect();
         if start.epoch == 0 {
             if self.schedule.eval_initial {
-                self.evaluate_into(0, &mut states, host.as_ref())?;
+                let records = match &host {
+                    Some(_) => Some(self.host_records()?),
+                    None => None,
+                };
+                self.evaluate_into(0, &mut states, host.as_ref().zip(records.as_ref()))?;
             }
             self.checkpoint(0, &states)?;
         }
@@ -394,16 +398,22 @@ impl BatchedFit<'_> {
         let step_losses =
             Tensor::f_zeros([batches, runs as i64], (Kind::Float, device)).ctx("allocating")?;
         let grad = self.stacked.flat.f_zeros_like().ctx("allocating")?;
+        // On the host trainer the runs' values live in host memory while it trains; the
+        // tensors get them back only where they are read (checkpoints, snapshots, the end).
+        let mut records = match &host {
+            Some(_) => Some(self.host_records()?),
+            None => None,
+        };
         let mut last_report: Option<Instant> = None;
         let epochs = self.schedule.epochs;
         for epoch in start.epoch + 1..=epochs {
             self.ctxs[0].check_cancelled()?;
-            let (losses, norms) = match &host {
-                Some(host) => {
-                    let out = self.epoch_on_host(host, batches, &mut order)?;
+            let (losses, norms) = match (&host, &mut records) {
+                (Some(host), Some(records)) => {
+                    let out = self.epoch_on_host(host, records, batches, &mut order)?;
                     (out.losses, out.norms)
                 }
-                None => {
+                _ => {
                     self.epoch(batches, &mut order, &step_losses, &grad)?;
                     (read_losses(&step_losses)?, None)
                 }
@@ -417,11 +427,16 @@ impl BatchedFit<'_> {
                 log.push_epoch_values(epoch, first, &losses, norms)?;
             }
             let evaluate = epoch.is_multiple_of(self.schedule.eval_every.max(1)) || epoch == epochs;
+            let on_host = host.as_ref().zip(records.as_ref());
             if evaluate {
-                self.evaluate_into(epoch, &mut states, host.as_ref())?;
+                self.evaluate_into(epoch, &mut states, on_host)?;
+            }
+            let snapshot = epoch < epochs && self.snapshots.first().is_some_and(|(s, _)| s.due());
+            if snapshot || self.checkpoint_due(epoch) {
+                self.write_back(records.as_ref())?;
             }
             self.checkpoint(epoch, &states)?;
-            if epoch < epochs && self.snapshots.first().is_some_and(|(s, _)| s.due()) {
+            if snapshot {
                 self.snapshot(epoch, &states)?;
             }
             if epoch == epochs || last_report.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
@@ -433,6 +448,7 @@ impl BatchedFit<'_> {
                 }
             }
         }
+        self.write_back(records.as_ref())?;
         Ok(states
             .into_iter()
             .map(|s| match s.end {
@@ -493,6 +509,7 @@ impl BatchedFit<'_> {
     fn epoch_on_host(
         &mut self,
         host: &OnHost,
+        records: &mut host::Records,
         batches: i64,
         order: &mut [i64],
     ) -> Result<host::EpochLosses, StageError> {
@@ -500,15 +517,6 @@ impl BatchedFit<'_> {
         for (rng, slice) in self.orders.iter_mut().zip(order.chunks_mut(n_train)) {
             rng.shuffle_into(slice);
         }
-        let runs = self.stacked.runs as usize;
-        let states: Vec<&Tensor> = self
-            .optimizer
-            .state_tensors()
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        let sizes = &self.stacked.sizes;
-        let mut records = host::Records::gather(&self.stacked.flat, &states, sizes, runs)?;
         let epoch = host::Epoch {
             net: &host.net,
             data: &host.train,
@@ -519,8 +527,7 @@ impl BatchedFit<'_> {
             threads: host.threads,
             norms: self.steps.is_some(),
         };
-        let losses = host::train_epoch(&epoch, &mut records);
-        records.scatter(&self.stacked.flat, &states, sizes, runs)?;
+        let losses = host::train_epoch(&epoch, records);
         self.optimizer
             .set_steps(self.optimizer.steps() + batches as u64);
         Ok(losses)
@@ -639,24 +646,21 @@ impl BatchedFit<'_> {
         &self,
         epoch: usize,
         states: &mut [RunState],
-        host: Option<&OnHost>,
+        host: Option<(&OnHost, &host::Records)>,
     ) -> Result<(), StageError> {
         for (name, split) in [("train", self.train), ("test", self.test)] {
             if split.len == 0 {
                 continue;
             }
             let sums = match host {
-                Some(host) => {
+                Some((host, records)) => {
                     let data = if name == "train" {
                         &host.train
                     } else {
                         &host.test
                     };
-                    let runs = self.stacked.runs as usize;
-                    let params =
-                        host::Records::gather(&self.stacked.flat, &[], &self.stacked.sizes, runs)?;
                     let batch = self.schedule.eval_batch_size;
-                    host::evaluate(&host.net, data, &params, batch, host.threads).concat()
+                    host::evaluate(&host.net, data, records, batch, host.threads).concat()
                 }
                 None => {
                     let sums = self.sums(split)?;
@@ -761,10 +765,38 @@ impl BatchedFit<'_> {
         Ok(())
     }
 
+    /// Whether a checkpoint is due after `epoch`.
+    fn checkpoint_due(&self, epoch: usize) -> bool {
+        let every = self.schedule.checkpoint_every;
+        every != 0 && epoch.is_multiple_of(every)
+    }
+
+    /// The optimizer's state tensors, in the order the host trainer keeps them.
+    fn state_tensors(&self) -> Vec<&Tensor> {
+        let states = self.optimizer.state_tensors().into_iter();
+        states.map(|(_, t)| t).collect()
+    }
+
+    /// Every run's parameters and optimizer state, read from the tensors into host memory.
+    fn host_records(&self) -> Result<host::Records, StageError> {
+        let runs = self.stacked.runs as usize;
+        let (flat, sizes) = (&self.stacked.flat, &self.stacked.sizes);
+        host::Records::gather(flat, &self.state_tensors(), sizes, runs)
+    }
+
+    /// Writes the host trainer's values (if it trains this batch) back into the tensors.
+    fn write_back(&self, records: Option<&host::Records>) -> Result<(), StageError> {
+        let Some(records) = records else {
+            return Ok(());
+        };
+        let runs = self.stacked.runs as usize;
+        let (flat, sizes) = (&self.stacked.flat, &self.stacked.sizes);
+        records.scatter(flat, &self.state_tensors(), sizes, runs)
+    }
+
     /// Saves the weights of every run still going, when a checkpoint is due.
     fn checkpoint(&self, epoch: usize, states: &[RunState]) -> Result<(), StageError> {
-        let every = self.schedule.checkpoint_every;
-        if every == 0 || !epoch.is_multiple_of(every) {
+        if !self.checkpoint_due(epoch) {
             return Ok(());
         }
         for (k, (ctx, state)) in self.ctxs.iter().zip(states).enumerate() {

@@ -334,7 +334,7 @@ fn by_step(values: &[f32], runs: usize, steps: usize) -> Vec<f32> {
 }
 
 /// Every run's `[loss sum, correct answers]` on all of `data`, in batches of `batch`, from
-/// its parameters in `params` (records of the parameters alone), as
+/// its parameters at the start of its record in `params`, as
 /// [`crate::train::evaluate::sums`] gives them for a model.
 pub(crate) fn evaluate(
     net: &DenseNet,
